@@ -1,0 +1,562 @@
+/*
+ * journal.h - libjournal: named, append-only journals of binary records.
+ *
+ * This header is the whole public interface of libjournal. Anything not
+ * declared here is not API and may change without notice. The manual page
+ * and the README are written from the comments in this file.
+ *
+ * OVERVIEW
+ *
+ * A *store* is one directory holding one LMDB environment (or, see
+ * journal_store_open(), a schema in a PostgreSQL database). A store holds any
+ * number of *journals*, each known by a name of 1 to 255 bytes. A journal is
+ * a sequence of binary records at positions 0, 1, 2, ... Records are only
+ * ever appended at the end and removed from the beginning, so the readable
+ * records are always the half-open range [begin, end) given by
+ * journal_bounds(). A new journal is [0, 0).
+ *
+ * Concurrency is optimistic: journal_append(j, end, ...) writes only when
+ * `end` is the journal's current end. A writer reads the end, prepares its
+ * record, appends there, and on JOURNAL_ECONFLICT (someone else appended
+ * first) reads the end again and retries. The check and the write are one
+ * transaction, so two writers can never both succeed at the same position,
+ * whether they are threads, processes or, on PostgreSQL, hosts.
+ *
+ * Reads come in two kinds. journal_get() copies a record into memory the
+ * caller frees. A snapshot (journal_snapshot_begin()) is a consistent
+ * read-only view of one journal; journal_snapshot_get() returns a pointer
+ * straight into the store's memory map, with no copy, valid until the
+ * snapshot is renewed or ended.
+ *
+ * Results: every function that can fail returns 0 on success and a negative
+ * code on failure: either one of the JOURNAL_E* codes below or a negated
+ * errno value (-EINVAL, -ENOMEM, -ENOENT, -EACCES, -ENOSPC, -EIO, ...).
+ * LMDB's and PostgreSQL's own codes never reach the caller.
+ * journal_strerror() describes any of them. New codes may be added.
+ *
+ * CAVEATS (read these before you design around the library)
+ *
+ * - fork(): handles do not survive fork(). In a child, every call on a store,
+ *   journal or snapshot handle inherited from the parent returns
+ *   JOURNAL_EFORK and touches nothing; journal_store_close(),
+ *   journal_close() and journal_snapshot_end() on inherited handles only
+ *   release the child's memory. The child may open the store again itself.
+ * - Do not open the same store twice in one process: open it once and share
+ *   the handle between threads (it is thread-safe). Opening it twice works
+ *   but closing one handle releases the POSIX locks of the other (this is
+ *   LMDB's rule; see lmdb.h, "Caveats").
+ * - Snapshots and running journal_range() calls pin the pages they read.
+ *   Long-lived snapshots make the data file grow, because pages they can see
+ *   cannot be reused. Renew or end them regularly.
+ * - The memory map grows by itself. Growing it in a process means mapping
+ *   the file again, which is possible only while no snapshot and no
+ *   journal_range() of that process is open. The library grows the map
+ *   early, while it is half full, whenever that is the case. If the map is
+ *   full and snapshots of the calling process stay open for a whole second,
+ *   the write returns JOURNAL_EBUSY instead of invalidating their pointers.
+ *   With the default map size (1 GiB, doubled at each step) this needs a
+ *   store that has grown by half its map while snapshots were always open.
+ * - Store handles are limited by the threads' keys of the process
+ *   (PTHREAD_KEYS_MAX, 1024 on glibc), as in LMDB: open stores once.
+ * - A store lives on a local file system. LMDB's locking does not work over
+ *   NFS or other network file systems.
+ *
+ * DURABILITY
+ *
+ * By default a write (append, batch, truncate) is on disk when the call
+ * returns 0: data pages and the root page are both synced. A crash of the
+ * process or of the machine keeps every write that returned 0.
+ * With JOURNAL_NOSYNC the data pages are still synced before the root page
+ * that refers to them is written, but the root page itself is not synced:
+ * a crash of the machine may undo the most recent writes, never corrupt the
+ * store. A crash of the process alone loses nothing either way.
+ * journal_store_sync() forces all pending writes to disk.
+ *
+ * POINTER LIFETIMES
+ *
+ * - journal_get(): *rec is the caller's, to free() with free().
+ * - journal_range() and journal_snapshot_range(): `rec` passed to the
+ *   callback is valid during that call of the callback only.
+ * - journal_snapshot_get(): *rec is valid until journal_snapshot_renew() or
+ *   journal_snapshot_end() on that snapshot; it points into read-only
+ *   memory and must not be written or freed.
+ * - journal_name(): valid until journal_close().
+ * - journal_strerror(), journal_version(): static strings.
+ */
+#ifndef JOURNAL_H
+#define JOURNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__) && !defined(JOURNAL_STATIC)
+#define JOURNAL_API __attribute__((visibility("default")))
+#else
+#define JOURNAL_API
+#endif
+
+/** Version of this header; journal_version() gives the library's. */
+#define JOURNAL_VERSION_MAJOR 0
+#define JOURNAL_VERSION_MINOR 1
+#define JOURNAL_VERSION_PATCH 0
+#define JOURNAL_VERSION_STRING "0.1.0"
+
+/** The on-disk format this library writes and reads. */
+#define JOURNAL_FORMAT_VERSION 1
+
+/** A position in a journal. The first record of a journal is at 0. */
+typedef uint64_t journal_pos;
+
+/** The largest position; never the position of a record. */
+#define JOURNAL_POS_MAX UINT64_MAX
+
+/** One store: an LMDB environment in a directory. Thread-safe. */
+typedef struct journal_store journal_store;
+/** One named journal in a store. Thread-safe. */
+typedef struct journal journal;
+/** A read transaction on one journal. One thread at a time. */
+typedef struct journal_snapshot journal_snapshot;
+
+/*
+ * Result codes. They are negative and lie below -29000, clear of the
+ * negated errno values (which are above -4096).
+ */
+#define JOURNAL_ENOTFOUND (-29001) /**< no record at that position: truncated, or not yet appended */
+#define JOURNAL_ECONFLICT (-29002) /**< append at a position that holds, or held, a record */
+#define JOURNAL_EBEYOND (-29003)   /**< position past the end of the journal */
+#define JOURNAL_EFULL (-29004)     /**< the store reached opts.max_size */
+#define JOURNAL_ECORRUPT (-29005)  /**< the files are damaged, or are not a journal store */
+#define JOURNAL_EVERSION (-29006)  /**< the store was written in an on-disk format this library does not know */
+#define JOURNAL_EBUSY (-29007)     /**< the store still has open journals or snapshots */
+#define JOURNAL_EREADONLY (-29008) /**< a write to a store opened with JOURNAL_RDONLY */
+#define JOURNAL_EREADERS (-29009)  /**< every reader slot of the store is in use (see max_readers) */
+#define JOURNAL_EFORK (-29010)     /**< a handle used in a child process after fork() */
+#define JOURNAL_ELAST JOURNAL_EFORK /**< the lowest code in use */
+
+/** Returned by a callback: stop early, without error. */
+#define JOURNAL_STOP 1
+
+/* Flags of journal_options.flags. */
+#define JOURNAL_RDONLY 0x1u /**< open for reading only; create nothing */
+#define JOURNAL_NOSYNC 0x2u /**< do not sync the root page on each commit (see DURABILITY) */
+
+/** Options of journal_store_open(). All-zero means the defaults. */
+typedef struct journal_options {
+    uint64_t max_size;    /**< bytes the store may grow to; 0: no limit but the disk */
+    unsigned max_readers; /**< snapshots open at once, all processes together; 0: default (4096) */
+    unsigned flags;       /**< JOURNAL_RDONLY | JOURNAL_NOSYNC */
+    unsigned mode;        /**< permission bits of files created; 0: 0644 */
+    uint64_t map_size;    /**< initial size of the memory map; 0: default (1 GiB, or max_size if smaller) */
+} journal_options;
+
+/** One record, for journal_append_batch(). */
+typedef struct journal_record {
+    const void *data;
+    size_t len;
+} journal_record;
+
+/**
+ * Called for each record by journal_range() and journal_snapshot_range().
+ * `rec` points into the store's map and is valid during this call only.
+ * Return 0 to go on, JOURNAL_STOP to stop (the range then returns 0), or a
+ * negative code to stop and have the range return that code unchanged.
+ */
+typedef int (*journal_range_fn)(void *arg, journal_pos pos, const void *rec, size_t len);
+
+/**
+ * Called for each journal by journal_store_list(), with its bounds.
+ * `name` is NUL-terminated and valid during this call only. Returns as
+ * journal_range_fn does.
+ */
+typedef int (*journal_list_fn)(void *arg, const char *name, journal_pos begin, journal_pos end);
+
+/* ------------------------------------------------------------------------ */
+/* Errors and version                                                       */
+
+/**
+ * journal_strerror() - a one-line message for a result code.
+ * @param[in] err a JOURNAL_E* code, a negated errno, or 0.
+ * @return a static string. ^Each JOURNAL_E* message starts with the code's
+ * name ("JOURNAL_ECONFLICT: ..."); negated errno values give strerror()'s
+ * text; any other value gives "unknown error". Never NULL.
+ */
+JOURNAL_API const char *journal_strerror(int err);
+
+/**
+ * journal_version() - the library's version, "MAJOR.MINOR.PATCH".
+ * @return a static string; compare with JOURNAL_VERSION_STRING to detect a
+ * header and library that do not match.
+ */
+JOURNAL_API const char *journal_version(void);
+
+/* ------------------------------------------------------------------------ */
+/* Stores                                                                   */
+
+/**
+ * journal_store_open() - open a store, creating it when missing.
+ * @param[in] path a directory. ^It is created (with mode | 0111 where
+ *   readable) when missing, unless JOURNAL_RDONLY. A "postgresql://" or
+ *   "postgres://" URL opens a store in PostgreSQL instead, when the library
+ *   was built with that backend.
+ * @param[in] opts options, or NULL for the defaults.
+ * @param[out] out the new handle, set only on success.
+ * @return 0, or:
+ *   -EINVAL   NULL path or out, an empty path, an unknown flag;
+ *   -ENOENT   JOURNAL_RDONLY and the store does not exist;
+ *   -ENOTDIR  path, or one of its parents, is not a directory;
+ *   -EACCES   no permission for the directory or its files (a read-only
+ *             opener still needs to write the lock file);
+ *   -ENOMEM   out of memory;
+ *   -EAGAIN   no thread key left (see CAVEATS);
+ *   JOURNAL_ECORRUPT the files are damaged or are not a journal store (an
+ *             LMDB environment made by another program, a data file shorter
+ *             than its contents);
+ *   JOURNAL_EVERSION the store uses an on-disk format this library does
+ *             not know, or LMDB's lock file format differs;
+ *   JOURNAL_EREADERS every reader slot is in use by live processes;
+ *   another negated errno from the file system.
+ * ^A failed open changes no file that existed before the call.
+ * Opening reclaims the reader slots of processes that died.
+ */
+JOURNAL_API int journal_store_open(const char *path, const journal_options *opts, journal_store **out);
+
+/**
+ * journal_store_close() - close a store.
+ * @return 0; JOURNAL_EBUSY, closing nothing, while journals or snapshots
+ * of the store are open. ^journal_store_close(NULL) does nothing and
+ * returns 0. Must not run while other threads use the store.
+ */
+JOURNAL_API int journal_store_close(journal_store *s);
+
+/**
+ * journal_store_sync() - force every committed write of this store to disk.
+ * Useful with JOURNAL_NOSYNC; without it, commits are already on disk.
+ * @return 0, -EINVAL (NULL), JOURNAL_EREADONLY, JOURNAL_EFORK, or a negated
+ * errno from the file system (-EIO, -ENOSPC).
+ */
+JOURNAL_API int journal_store_sync(journal_store *s);
+
+/**
+ * journal_store_list() - call fn for each journal, in byte order of names.
+ * All calls see one consistent state of the store. fn may call any function
+ * of the library. fn's return value works as in journal_range().
+ * @return 0, -EINVAL (NULL s or fn), JOURNAL_EFORK, JOURNAL_EREADERS,
+ * JOURNAL_ECORRUPT, or the negative value fn returned.
+ */
+JOURNAL_API int journal_store_list(journal_store *s, journal_list_fn fn, void *arg);
+
+/** Flags of journal_store_copy(). */
+#define JOURNAL_COPY_COMPACT 0x1u /**< omit free pages and renumber: a smaller copy */
+
+/**
+ * journal_store_copy() - write a consistent copy of a live store.
+ * The copy is taken from one read snapshot while other threads and
+ * processes keep writing, and opens as a normal store.
+ * @param[in] dest a directory that does not exist yet (it is created) or is
+ *   empty.
+ * @return 0, -EINVAL (NULL, unknown flag), -EEXIST (dest holds a store),
+ * JOURNAL_EFORK, or a negated errno from the file system. On failure the
+ * partial copy is removed.
+ */
+JOURNAL_API int journal_store_copy(journal_store *s, const char *dest, unsigned flags);
+
+/** Statistics of a store, from journal_store_stat(). */
+typedef struct journal_store_stat {
+    unsigned format_version; /**< on-disk format (JOURNAL_FORMAT_VERSION) */
+    unsigned page_size;      /**< bytes per page */
+    uint64_t map_size;       /**< bytes mapped by this process */
+    uint64_t file_size;      /**< bytes of the data file */
+    uint64_t used_size;      /**< bytes up to the last page in use (free pages included) */
+    uint64_t journals;       /**< number of journals */
+    uint64_t records;        /**< number of records, all journals together */
+    unsigned readers_used;   /**< reader slots in use, all processes */
+    unsigned max_readers;    /**< reader slots in the lock file */
+} journal_store_stat;
+
+/**
+ * journal_store_stat() - read statistics of a store into *st.
+ * @return 0, -EINVAL, JOURNAL_EFORK, JOURNAL_EREADERS, or a negated errno.
+ */
+JOURNAL_API int journal_store_stat(journal_store *s, journal_store_stat *st);
+
+/**
+ * journal_store_path() - the path or URL the store was opened with.
+ * @return a string valid until journal_store_close(); NULL for NULL.
+ */
+JOURNAL_API const char *journal_store_path(const journal_store *s);
+
+/**
+ * Called by journal_store_check() for each problem found. `journal` is the
+ * journal's name, or NULL for a problem of the store as a whole; both
+ * strings are valid during the call only.
+ */
+typedef void (*journal_check_fn)(void *arg, const char *journal, const char *problem);
+
+/**
+ * journal_store_check() - verify the store's consistency, in one snapshot:
+ * the format record, each journal's catalog entry (bounds in order), a
+ * record at every position in [begin, end), no record outside it, and no
+ * record of an unknown journal. Reports each problem to fn (which may be
+ * NULL) and goes on.
+ * @return 0 when the store is consistent, JOURNAL_ECORRUPT when any problem
+ * was found, or another error that stopped the check (-EINVAL,
+ * JOURNAL_EFORK, JOURNAL_EREADERS, -ENOMEM).
+ */
+JOURNAL_API int journal_store_check(journal_store *s, journal_check_fn fn, void *arg);
+
+/** Per-store counters since open, from journal_store_counters(). */
+typedef struct journal_counters {
+    uint64_t appends;        /**< records appended by this handle */
+    uint64_t bytes_appended; /**< bytes of those records */
+    uint64_t conflicts;      /**< appends that returned JOURNAL_ECONFLICT */
+    uint64_t gets;           /**< records read by journal_get() and snapshot gets */
+    uint64_t range_records;  /**< records delivered to range callbacks */
+    uint64_t truncated;      /**< records removed by journal_truncate() */
+} journal_counters;
+
+/**
+ * journal_store_counters() - read this handle's counters (this process
+ * only). Counting is a relaxed atomic add: cheap, and exact once the
+ * counted calls have returned.
+ * @return 0 or -EINVAL.
+ */
+JOURNAL_API int journal_store_counters(journal_store *s, journal_counters *out);
+
+/* ------------------------------------------------------------------------ */
+/* Journals                                                                 */
+
+/**
+ * journal_open() - open the journal `name`, creating it on first open.
+ * One journal may be open through several handles, threads and processes
+ * at once; ^an append through one handle is visible through every other as
+ * soon as it returns.
+ * @param[in] name 1 to 255 bytes, NUL-terminated (so no NUL inside).
+ * @param[out] out the new handle, set only on success.
+ * @return 0, or -EINVAL (NULL argument, empty name, name over 255 bytes),
+ * -ENOENT (JOURNAL_RDONLY and no such journal), -ENOMEM, JOURNAL_EFORK,
+ * JOURNAL_EFULL, JOURNAL_EREADERS, or an error of the write transaction
+ * that creates the journal.
+ */
+JOURNAL_API int journal_open(journal_store *s, const char *name, journal **out);
+
+/**
+ * journal_close() - release a journal handle. ^journal_close(NULL) does
+ * nothing. The journal and its records stay in the store.
+ * @return 0.
+ */
+JOURNAL_API int journal_close(journal *j);
+
+/** journal_name() - the journal's name; valid until journal_close(). */
+JOURNAL_API const char *journal_name(const journal *j);
+
+/**
+ * journal_bounds() - the readable range [*begin, *end).
+ * ^A new journal is [0, 0). ^After every record is truncated,
+ * begin == end == the old end, also after the store is reopened.
+ * Either out-pointer may be NULL.
+ * @return 0, -EINVAL (NULL j), JOURNAL_EFORK, JOURNAL_EREADERS, or
+ * JOURNAL_ECORRUPT.
+ */
+JOURNAL_API int journal_bounds(journal *j, journal_pos *begin, journal_pos *end);
+
+/**
+ * journal_get() - copy the record at pos.
+ * @param[out] rec a malloc()ed copy, which the caller releases with free();
+ *   a zero-length record still gives a non-NULL pointer.
+ * @param[out] len its length.
+ * @return 0, or JOURNAL_ENOTFOUND (pos outside [begin, end), UINT64_MAX
+ * included), -EINVAL (NULL argument), -ENOMEM, JOURNAL_EFORK,
+ * JOURNAL_EREADERS, JOURNAL_ECORRUPT. *rec and *len are set only on success.
+ */
+JOURNAL_API int journal_get(journal *j, journal_pos pos, void **rec, size_t *len);
+
+/**
+ * journal_range() - call fn for each record from `from` to the end, in
+ * order, inside one read snapshot taken when the call starts: ^records
+ * appended after that are not delivered, ^records truncated during the
+ * call still are. fn may call any function of the library, append and
+ * truncate on the same journal included, without deadlock.
+ * @return 0 (also when fn returned JOURNAL_STOP), JOURNAL_ENOTFOUND (`from`
+ * outside [begin, end); fn is never called), -EINVAL (NULL j or fn),
+ * JOURNAL_EFORK, JOURNAL_EREADERS, JOURNAL_ECORRUPT, or the negative value
+ * fn returned.
+ */
+JOURNAL_API int journal_range(journal *j, journal_pos from, journal_range_fn fn, void *arg);
+
+/**
+ * journal_append() - append one record at `end`, which must be the current
+ * end of the journal.
+ * The check and the write are one transaction. ^Nothing is written when
+ * the call fails. The record is copied; len may be 0 (rec may then be
+ * NULL); records up to 4 GiB - 1 bytes are accepted.
+ * @return 0, or:
+ *   JOURNAL_ECONFLICT `end` is below the current end (another writer came
+ *             first, or the position was truncated): read the bounds again;
+ *   JOURNAL_EBEYOND   `end` is above the current end;
+ *   JOURNAL_EREADONLY the store was opened with JOURNAL_RDONLY;
+ *   JOURNAL_EFULL     the store reached max_size (truncate to make room);
+ *   JOURNAL_EBUSY     the map must grow and snapshots of this process stayed
+ *                     open (see CAVEATS);
+ *   -EINVAL  NULL j, or NULL rec with len > 0;
+ *   -EMSGSIZE len is 4 GiB or more;
+ *   -ENOSPC, -EIO, ... the file system failed; nothing was acknowledged;
+ *   JOURNAL_EFORK, JOURNAL_ECORRUPT.
+ */
+JOURNAL_API int journal_append(journal *j, journal_pos end, const void *rec, size_t len);
+
+/**
+ * journal_append_batch() - append n records at end, end+1, ... in one
+ * transaction: all or nothing, with the errors of journal_append().
+ * ^n == 0 writes nothing and returns 0 when end is the current end.
+ * @return as journal_append(), and -E2BIG when the batch is too large for
+ * one transaction (split it).
+ */
+JOURNAL_API int journal_append_batch(journal *j, journal_pos end, const journal_record *recs, size_t n);
+
+/**
+ * journal_truncate() - remove the records in [begin, end), oldest first.
+ * ^end <= begin: nothing to do, returns 0. Large truncations are split into
+ * several transactions, each advancing begin, so that a failure part-way
+ * leaves a valid journal with no gap (and begin somewhere between the old
+ * begin and end).
+ * @return 0, JOURNAL_EBEYOND (end above the current end), -EINVAL,
+ * JOURNAL_EREADONLY, JOURNAL_EFORK, JOURNAL_EBUSY, or a file system error.
+ */
+JOURNAL_API int journal_truncate(journal *j, journal_pos end);
+
+/**
+ * journal_wait() - wait until a record exists at or after pos (end > pos).
+ * Works across processes: it sleeps on inotify events of the store's data
+ * file and rechecks the bounds, so it uses no CPU while nothing changes.
+ * @param[in] timeout_ms milliseconds to wait; -1 waits forever; 0 checks.
+ * @return 0 when end > pos, -ETIMEDOUT when the time ran out, -EINTR when a
+ * signal interrupted the wait, -EINVAL, JOURNAL_EFORK, or an error of
+ * journal_bounds().
+ */
+JOURNAL_API int journal_wait(journal *j, journal_pos pos, int timeout_ms);
+
+/* ------------------------------------------------------------------------ */
+/* Snapshots                                                                */
+
+/**
+ * journal_snapshot_begin() - open a read snapshot of journal j: the state
+ * committed when it begins, unchanged until it is renewed or ended.
+ * A snapshot uses one reader slot of the store until it ends. It may be
+ * used by one thread at a time, and may move between threads.
+ * @return 0, -EINVAL, -ENOMEM, JOURNAL_EFORK, JOURNAL_EREADERS (every slot
+ * in use even after reclaiming those of dead processes), JOURNAL_ECORRUPT.
+ */
+JOURNAL_API int journal_snapshot_begin(journal *j, journal_snapshot **out);
+
+/** journal_snapshot_bounds() - the bounds seen by the snapshot. Returns as
+ * journal_bounds(). */
+JOURNAL_API int journal_snapshot_bounds(journal_snapshot *snap, journal_pos *begin, journal_pos *end);
+
+/**
+ * journal_snapshot_get() - the record at pos, without copying.
+ * @param[out] rec a pointer into the store's read-only map, valid until
+ *   journal_snapshot_renew() or journal_snapshot_end() on this snapshot.
+ * @return 0, JOURNAL_ENOTFOUND (pos outside the snapshot's bounds),
+ * -EINVAL, JOURNAL_EFORK, JOURNAL_ECORRUPT.
+ */
+JOURNAL_API int journal_snapshot_get(journal_snapshot *snap, journal_pos pos, const void **rec, size_t *len);
+
+/** journal_snapshot_range() - journal_range() within the snapshot. */
+JOURNAL_API int journal_snapshot_range(journal_snapshot *snap, journal_pos from, journal_range_fn fn, void *arg);
+
+/**
+ * journal_snapshot_renew() - move the snapshot to the latest committed
+ * state, keeping its reader slot. Pointers it returned before become
+ * invalid.
+ * @return 0, -EINVAL, JOURNAL_EFORK, JOURNAL_EBUSY (the map had to grow and
+ * other snapshots stayed open), JOURNAL_ECORRUPT. On failure the snapshot
+ * can only be ended.
+ */
+JOURNAL_API int journal_snapshot_renew(journal_snapshot *snap);
+
+/** journal_snapshot_end() - end the snapshot and free it. ^NULL does
+ * nothing. */
+JOURNAL_API void journal_snapshot_end(journal_snapshot *snap);
+
+/* ------------------------------------------------------------------------ */
+/* Helpers built on the calls above                                         */
+
+/**
+ * journal_first() / journal_last() - the oldest / newest record and its
+ * position, read in one snapshot (so a truncation racing with the call
+ * cannot make it fail).
+ * @param[out] pos may be NULL. @param[out] rec malloc()ed copy for free().
+ * @return 0, JOURNAL_ENOTFOUND when the journal is empty, or as
+ * journal_get().
+ */
+JOURNAL_API int journal_first(journal *j, journal_pos *pos, void **rec, size_t *len);
+JOURNAL_API int journal_last(journal *j, journal_pos *pos, void **rec, size_t *len);
+
+/**
+ * A comparison for journal_search(): negative when the record at pos comes
+ * before the target, 0 when it matches, positive when it comes after.
+ * `rec` is valid during the call only.
+ */
+typedef int (*journal_cmp_fn)(void *arg, journal_pos pos, const void *rec, size_t len);
+
+/**
+ * journal_search() - binary search, in one snapshot, over the records in
+ * [from, to) ∩ [begin, end) (pass 0, JOURNAL_POS_MAX for all), which must
+ * be sorted by cmp. Sets *pos to a position whose record compares equal.
+ * @return 0, JOURNAL_ENOTFOUND (none compares equal), -EINVAL, or as
+ * journal_snapshot_begin().
+ */
+JOURNAL_API int journal_search(journal *j, journal_pos from, journal_pos to, journal_cmp_fn cmp, void *arg,
+                               journal_pos *pos);
+
+/**
+ * journal_lower_bound() - like journal_search(), but sets *pos to the first
+ * position whose record compares >= 0 (does not come before the target):
+ * where a consumer resumes from a timestamp.
+ * @return 0, JOURNAL_ENOTFOUND (every record comes before the target),
+ * -EINVAL, or as journal_snapshot_begin().
+ */
+JOURNAL_API int journal_lower_bound(journal *j, journal_pos from, journal_pos to, journal_cmp_fn cmp, void *arg,
+                                    journal_pos *pos);
+
+/**
+ * Called by journal_append_retry() after a conflict, with the journal's
+ * current end. It may replace *rec and *len (for example with a record
+ * rebuilt from the records now in the journal). Return 0 to retry at end,
+ * JOURNAL_STOP to give up (the append then returns JOURNAL_ECONFLICT), or a
+ * negative code to give up with that code.
+ */
+typedef int (*journal_resolve_fn)(void *arg, journal_pos end, const void **rec, size_t *len);
+
+/**
+ * journal_append_retry() - append at `end`; on JOURNAL_ECONFLICT ask fn
+ * whether and what to retry at the new end, until the append succeeds or fn
+ * gives up.
+ * @param[out] written the position written; may be NULL.
+ * @return 0, JOURNAL_ECONFLICT (fn gave up, or fn is NULL), fn's negative
+ * code, or any other error of journal_append().
+ */
+JOURNAL_API int journal_append_retry(journal *j, journal_pos end, const void *rec, size_t len,
+                                     journal_resolve_fn fn, void *arg, journal_pos *written);
+
+/**
+ * journal_is_fresh() - 1 when the journal never held a record (end == 0),
+ * 0 when it did, or a negative code of journal_bounds().
+ */
+JOURNAL_API int journal_is_fresh(journal *j);
+
+/**
+ * journal_is_empty() - 1 when the journal holds no record now
+ * (begin == end), 0 when it does, or a negative code of journal_bounds().
+ */
+JOURNAL_API int journal_is_empty(journal *j);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* JOURNAL_H */

@@ -1,0 +1,224 @@
+/*
+ * util.c - helpers shared by the tests; see util.h.
+ */
+#include "util.h"
+
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static char *dir;
+static char **owned;
+static size_t nowned;
+static unsigned nstores;
+
+static const char *keep(char *p)
+{
+    char **n = realloc(owned, (nowned + 1) * sizeof *owned);
+    cr_assert_not_null(n);
+    owned = n;
+    owned[nowned++] = p;
+    return p;
+}
+
+void tu_setup(void)
+{
+    const char *base = getenv("TMPDIR");
+    char *t;
+    if (!base || !*base)
+        base = "/tmp";
+    cr_assert(asprintf(&t, "%s/journal-test-XXXXXX", base) > 0);
+    cr_assert_not_null(mkdtemp(t), "mkdtemp: %s", strerror(errno));
+    dir = t;
+    nstores = 0;
+}
+
+void tu_teardown(void)
+{
+    if (dir && !getenv("JOURNAL_TEST_KEEP"))
+        tu_rm_rf(dir);
+    free(dir);
+    dir = NULL;
+    for (size_t i = 0; i < nowned; i++)
+        free(owned[i]);
+    free(owned);
+    owned = NULL;
+    nowned = 0;
+}
+
+const char *tu_dir(void)
+{
+    cr_assert_not_null(dir, "tu_dir() outside tu_setup()/tu_teardown()");
+    return dir;
+}
+
+const char *tu_path(const char *name)
+{
+    char *p;
+    cr_assert(asprintf(&p, "%s/%s", tu_dir(), name) > 0);
+    return keep(p);
+}
+
+int tu_is_lmdb(void)
+{
+    const char *b = getenv("JOURNAL_TEST_BACKEND");
+    return !b || !*b || strcmp(b, "lmdb") == 0;
+}
+
+void tu_require_lmdb(void)
+{
+    if (!tu_is_lmdb())
+        cr_skip_test("LMDB-specific behaviour; the backend under test is %s", getenv("JOURNAL_TEST_BACKEND"));
+}
+
+const char *tu_store(void)
+{
+    char *p;
+    unsigned n = nstores++;
+    if (tu_is_lmdb()) {
+        cr_assert(asprintf(&p, "%s/store%u", tu_dir(), n) > 0);
+    } else {
+        /* A schema unique to this test process and call. */
+        const char *url = getenv("JOURNAL_TEST_PG_URL");
+        cr_assert_not_null(url, "JOURNAL_TEST_BACKEND=pg needs JOURNAL_TEST_PG_URL");
+        cr_assert(asprintf(&p, "%s%cjournal_schema=t%ld_%u_%u", url, strchr(url, '?') ? '&' : '?', (long)getpid(),
+                           (unsigned)time(NULL) % 100000, n) > 0);
+    }
+    return keep(p);
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    remove(path);
+    return 0;
+}
+
+void tu_rm_rf(const char *path)
+{
+    nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+const char *tu_bin(const char *name)
+{
+    const char *d = getenv("JOURNAL_TEST_BIN");
+    char *p;
+    cr_assert(asprintf(&p, "%s/%s", d && *d ? d : "build/bin", name) > 0);
+    return keep(p);
+}
+
+static char *slurp(int fd)
+{
+    size_t len = 0, cap = 4096;
+    char *buf = malloc(cap);
+    ssize_t n;
+    cr_assert_not_null(buf);
+    while ((n = read(fd, buf + len, cap - len - 1)) != 0) {
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        len += (size_t)n;
+        if (cap - len < 2) {
+            cap *= 2;
+            buf = realloc(buf, cap);
+            cr_assert_not_null(buf);
+        }
+    }
+    buf[len] = '\0';
+    return buf;
+}
+
+int tu_run(const char *cmd, char **out, char **err)
+{
+    char tmpl_out[] = "/tmp/journal-run-outXXXXXX", tmpl_err[] = "/tmp/journal-run-errXXXXXX";
+    int fo = mkstemp(tmpl_out), fe = mkstemp(tmpl_err), status;
+    pid_t pid;
+    cr_assert(fo >= 0 && fe >= 0);
+    unlink(tmpl_out);
+    unlink(tmpl_err);
+    fflush(NULL);
+    pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        int null = open("/dev/null", O_RDONLY);
+        dup2(null, 0);
+        dup2(fo, 1);
+        dup2(fe, 2);
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            return -1;
+    if (out) {
+        lseek(fo, 0, SEEK_SET);
+        *out = slurp(fo);
+    }
+    if (err) {
+        lseek(fe, 0, SEEK_SET);
+        *err = slurp(fe);
+    }
+    close(fo);
+    close(fe);
+    if (WIFSIGNALED(status))
+        return 128 + WTERMSIG(status);
+    return WEXITSTATUS(status);
+}
+
+uint64_t tu_seed(const char *env)
+{
+    const char *v = getenv(env);
+    uint64_t seed;
+    if (v && *v) {
+        seed = strtoull(v, NULL, 0);
+    } else {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        seed = (uint64_t)ts.tv_sec * 1000000007u ^ (uint64_t)ts.tv_nsec ^ (uint64_t)getpid() << 32;
+    }
+    if (seed == 0)
+        seed = 1;
+    fprintf(stderr, "%s=%llu\n", env, (unsigned long long)seed);
+    return seed;
+}
+
+uint64_t tu_rand(uint64_t *s)
+{
+    uint64_t x = *s;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *s = x;
+    return x * 0x2545F4914F6CDD1DULL;
+}
+
+journal_store *tu_open_store(const char *path, unsigned flags)
+{
+    journal_options o = {0};
+    journal_store *s = NULL;
+    int rc;
+    o.flags = flags;
+    rc = journal_store_open(path, &o, &s);
+    cr_assert_eq(rc, 0, "journal_store_open(%s): %s", path, journal_strerror(rc));
+    return s;
+}
+
+journal *tu_open_journal(journal_store *s, const char *name)
+{
+    journal *j = NULL;
+    int rc = journal_open(s, name, &j);
+    cr_assert_eq(rc, 0, "journal_open(%s): %s", name, journal_strerror(rc));
+    return j;
+}
