@@ -125,16 +125,16 @@ typedef struct journal_snapshot journal_snapshot;
  * Result codes. They are negative and lie below -29000, clear of the
  * negated errno values (which are above -4096).
  */
-#define JOURNAL_ENOTFOUND (-29001) /**< no record at that position: truncated, or not yet appended */
-#define JOURNAL_ECONFLICT (-29002) /**< append at a position that holds, or held, a record */
-#define JOURNAL_EBEYOND (-29003)   /**< position past the end of the journal */
-#define JOURNAL_EFULL (-29004)     /**< the store reached opts.max_size */
-#define JOURNAL_ECORRUPT (-29005)  /**< the files are damaged, or are not a journal store */
-#define JOURNAL_EVERSION (-29006)  /**< the store was written in an on-disk format this library does not know */
-#define JOURNAL_EBUSY (-29007)     /**< the store still has open journals or snapshots */
-#define JOURNAL_EREADONLY (-29008) /**< a write to a store opened with JOURNAL_RDONLY */
-#define JOURNAL_EREADERS (-29009)  /**< every reader slot of the store is in use (see max_readers) */
-#define JOURNAL_EFORK (-29010)     /**< a handle used in a child process after fork() */
+#define JOURNAL_ENOTFOUND (-29001)  /**< no record at that position: truncated, or not yet appended */
+#define JOURNAL_ECONFLICT (-29002)  /**< append at a position that holds, or held, a record */
+#define JOURNAL_EBEYOND (-29003)    /**< position past the end of the journal */
+#define JOURNAL_EFULL (-29004)      /**< the store reached opts.max_size */
+#define JOURNAL_ECORRUPT (-29005)   /**< the files are damaged, or are not a journal store */
+#define JOURNAL_EVERSION (-29006)   /**< the store was written in an on-disk format this library does not know */
+#define JOURNAL_EBUSY (-29007)      /**< the store still has open journals or snapshots */
+#define JOURNAL_EREADONLY (-29008)  /**< a write to a store opened with JOURNAL_RDONLY */
+#define JOURNAL_EREADERS (-29009)   /**< every reader slot of the store is in use (see max_readers) */
+#define JOURNAL_EFORK (-29010)      /**< a handle used in a child process after fork() */
 #define JOURNAL_ELAST JOURNAL_EFORK /**< the lowest code in use */
 
 /** Returned by a callback: stop early, without error. */
@@ -264,8 +264,8 @@ JOURNAL_API int journal_store_list(journal_store *s, journal_list_fn fn, void *a
  */
 JOURNAL_API int journal_store_copy(journal_store *s, const char *dest, unsigned flags);
 
-/** Statistics of a store, from journal_store_stat(). */
-typedef struct journal_store_stat {
+/** Statistics of a store (type journal_stat), from journal_store_stat(). */
+typedef struct journal_stat {
     unsigned format_version; /**< on-disk format (JOURNAL_FORMAT_VERSION) */
     unsigned page_size;      /**< bytes per page */
     uint64_t map_size;       /**< bytes mapped by this process */
@@ -275,13 +275,13 @@ typedef struct journal_store_stat {
     uint64_t records;        /**< number of records, all journals together */
     unsigned readers_used;   /**< reader slots in use, all processes */
     unsigned max_readers;    /**< reader slots in the lock file */
-} journal_store_stat;
+} journal_stat;
 
 /**
  * journal_store_stat() - read statistics of a store into *st.
  * @return 0, -EINVAL, JOURNAL_EFORK, JOURNAL_EREADERS, or a negated errno.
  */
-JOURNAL_API int journal_store_stat(journal_store *s, journal_store_stat *st);
+JOURNAL_API int journal_store_stat(journal_store *s, journal_stat *st);
 
 /**
  * journal_store_path() - the path or URL the store was opened with.
@@ -540,8 +540,8 @@ typedef int (*journal_resolve_fn)(void *arg, journal_pos end, const void **rec, 
  * @return 0, JOURNAL_ECONFLICT (fn gave up, or fn is NULL), fn's negative
  * code, or any other error of journal_append().
  */
-JOURNAL_API int journal_append_retry(journal *j, journal_pos end, const void *rec, size_t len,
-                                     journal_resolve_fn fn, void *arg, journal_pos *written);
+JOURNAL_API int journal_append_retry(journal *j, journal_pos end, const void *rec, size_t len, journal_resolve_fn fn,
+                                     void *arg, journal_pos *written);
 
 /**
  * journal_is_fresh() - 1 when the journal never held a record (end == 0),

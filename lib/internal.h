@@ -41,10 +41,10 @@ struct journal__counters {
 
 struct journal_store {
     const struct journal__ops *ops;
-    char *path;                 /* as given to journal_store_open() */
-    unsigned flags;             /* JOURNAL_RDONLY | JOURNAL_NOSYNC */
-    unsigned fork_gen;          /* journal__fork_gen when opened */
-    atomic_ulong nopen;         /* journals + snapshots open on this store */
+    char *path;         /* as given to journal_store_open() */
+    unsigned flags;     /* JOURNAL_RDONLY | JOURNAL_NOSYNC */
+    unsigned fork_gen;  /* journal__fork_gen when opened */
+    atomic_ulong nopen; /* journals + snapshots open on this store */
     struct journal__counters counters;
 };
 
@@ -58,7 +58,13 @@ struct journal_snapshot {
     journal *j;
 };
 
-/* What a storage backend implements. Every function is required. */
+/*
+ * What a storage backend implements. Every function is required.
+ * store_close, close and snap_end are also called in a child process on
+ * handles inherited through fork() (journal__forked(s) is then true): they
+ * must release the child's memory only, and touch neither the files, nor
+ * shared memory, nor connections, which are the parent's.
+ */
 struct journal__ops {
     const char *name;
     /* Release the backend's resources and free s; nothing is open on s. */
@@ -66,7 +72,7 @@ struct journal__ops {
     int (*store_sync)(journal_store *s);
     int (*store_list)(journal_store *s, journal_list_fn fn, void *arg);
     int (*store_copy)(journal_store *s, const char *dest, unsigned flags);
-    int (*store_stat)(journal_store *s, journal_store_stat *st);
+    int (*store_stat)(journal_store *s, journal_stat *st);
     int (*store_check)(journal_store *s, journal_check_fn fn, void *arg);
 
     /* Allocate *out (with its name copied) and find or create the journal. */

@@ -1,0 +1,372 @@
+/*
+ * api.c - the public functions: each checks its arguments and the fork
+ * state once, then calls the store's backend (struct journal__ops).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+atomic_uint journal__fork_gen;
+
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+
+static void on_fork_child(void)
+{
+    atomic_fetch_add_explicit(&journal__fork_gen, 1, memory_order_relaxed);
+}
+
+static void register_fork(void)
+{
+    pthread_atfork(NULL, NULL, on_fork_child);
+}
+
+void journal__fork_init(void)
+{
+    pthread_once(&fork_once, register_fork);
+}
+
+int journal__store_init(journal_store *s, const struct journal__ops *ops, const char *path, unsigned flags)
+{
+    s->ops = ops;
+    s->flags = flags;
+    s->fork_gen = atomic_load_explicit(&journal__fork_gen, memory_order_relaxed);
+    atomic_init(&s->nopen, 0);
+    s->path = strdup(path);
+    return s->path ? 0 : -ENOMEM;
+}
+
+void journal__store_fini(journal_store *s)
+{
+    free(s->path);
+}
+
+int journal__journal_alloc(journal_store *s, const char *name, size_t namelen, size_t size, journal **out)
+{
+    journal *j = malloc(size + namelen + 1);
+    if (!j)
+        return -ENOMEM;
+    memset(j, 0, size);
+    j->s = s;
+    j->namelen = namelen;
+    j->name = (char *)j + size;
+    memcpy(j->name, name, namelen + 1);
+    *out = j;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Stores                                                               */
+
+int journal_store_open(const char *path, const journal_options *opts, journal_store **out)
+{
+    static const journal_options defaults;
+    if (!path || !*path || !out)
+        return -EINVAL;
+    if (!opts)
+        opts = &defaults;
+    if (opts->flags & ~(JOURNAL_RDONLY | JOURNAL_NOSYNC))
+        return -EINVAL;
+    if (opts->mode & ~07777u)
+        return -EINVAL;
+    journal__fork_init();
+    if (journal__is_pg_url(path))
+        return journal__pg_open(path, opts, out);
+    return journal__lmdb_open(path, opts, out);
+}
+
+int journal_store_close(journal_store *s)
+{
+    if (!s)
+        return 0;
+    if (atomic_load(&s->nopen) != 0)
+        return JOURNAL_EBUSY;
+    s->ops->store_close(s);
+    return 0;
+}
+
+/* Checks shared by every call on a store handle. */
+#define CHECK_STORE(s)                                                                                                 \
+    do {                                                                                                               \
+        if (!(s))                                                                                                      \
+            return -EINVAL;                                                                                            \
+        if (journal__forked(s))                                                                                        \
+            return JOURNAL_EFORK;                                                                                      \
+    } while (0)
+
+#define CHECK_WRITABLE(s)                                                                                              \
+    do {                                                                                                               \
+        if ((s)->flags & JOURNAL_RDONLY)                                                                               \
+            return JOURNAL_EREADONLY;                                                                                  \
+    } while (0)
+
+int journal_store_sync(journal_store *s)
+{
+    CHECK_STORE(s);
+    CHECK_WRITABLE(s);
+    return s->ops->store_sync(s);
+}
+
+int journal_store_list(journal_store *s, journal_list_fn fn, void *arg)
+{
+    CHECK_STORE(s);
+    if (!fn)
+        return -EINVAL;
+    return s->ops->store_list(s, fn, arg);
+}
+
+int journal_store_copy(journal_store *s, const char *dest, unsigned flags)
+{
+    CHECK_STORE(s);
+    if (!dest || !*dest || (flags & ~JOURNAL_COPY_COMPACT))
+        return -EINVAL;
+    return s->ops->store_copy(s, dest, flags);
+}
+
+int journal_store_stat(journal_store *s, journal_stat *st)
+{
+    CHECK_STORE(s);
+    if (!st)
+        return -EINVAL;
+    memset(st, 0, sizeof *st);
+    return s->ops->store_stat(s, st);
+}
+
+int journal_store_check(journal_store *s, journal_check_fn fn, void *arg)
+{
+    CHECK_STORE(s);
+    return s->ops->store_check(s, fn, arg);
+}
+
+const char *journal_store_path(const journal_store *s)
+{
+    return s ? s->path : NULL;
+}
+
+int journal_store_counters(journal_store *s, journal_counters *out)
+{
+    const struct journal__counters *c;
+    if (!s || !out)
+        return -EINVAL;
+    c = &s->counters;
+    out->appends = atomic_load_explicit(&c->appends, memory_order_relaxed);
+    out->bytes_appended = atomic_load_explicit(&c->bytes_appended, memory_order_relaxed);
+    out->conflicts = atomic_load_explicit(&c->conflicts, memory_order_relaxed);
+    out->gets = atomic_load_explicit(&c->gets, memory_order_relaxed);
+    out->range_records = atomic_load_explicit(&c->range_records, memory_order_relaxed);
+    out->truncated = atomic_load_explicit(&c->truncated, memory_order_relaxed);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Journals                                                             */
+
+int journal_open(journal_store *s, const char *name, journal **out)
+{
+    size_t len;
+    int rc;
+    CHECK_STORE(s);
+    if (!name || !out)
+        return -EINVAL;
+    len = strnlen(name, JOURNAL__NAME_MAX + 1);
+    if (len == 0 || len > JOURNAL__NAME_MAX)
+        return -EINVAL;
+    rc = s->ops->open(s, name, len, out);
+    if (rc == 0)
+        atomic_fetch_add(&s->nopen, 1);
+    return rc;
+}
+
+int journal_close(journal *j)
+{
+    journal_store *s;
+    if (!j)
+        return 0;
+    s = j->s;
+    s->ops->close(j);
+    atomic_fetch_sub(&s->nopen, 1);
+    return 0;
+}
+
+const char *journal_name(const journal *j)
+{
+    return j ? j->name : NULL;
+}
+
+#define CHECK_JOURNAL(j)                                                                                               \
+    do {                                                                                                               \
+        if (!(j))                                                                                                      \
+            return -EINVAL;                                                                                            \
+        if (journal__forked((j)->s))                                                                                   \
+            return JOURNAL_EFORK;                                                                                      \
+    } while (0)
+
+int journal_bounds(journal *j, journal_pos *begin, journal_pos *end)
+{
+    journal_pos b, e;
+    int rc;
+    CHECK_JOURNAL(j);
+    rc = j->s->ops->bounds(j, &b, &e);
+    if (rc == 0) {
+        if (begin)
+            *begin = b;
+        if (end)
+            *end = e;
+    }
+    return rc;
+}
+
+int journal_get(journal *j, journal_pos pos, void **rec, size_t *len)
+{
+    int rc;
+    CHECK_JOURNAL(j);
+    if (!rec || !len)
+        return -EINVAL;
+    rc = j->s->ops->get(j, pos, rec, len);
+    if (rc == 0)
+        journal__count(&j->s->counters.gets, 1);
+    return rc;
+}
+
+int journal_range(journal *j, journal_pos from, journal_range_fn fn, void *arg)
+{
+    CHECK_JOURNAL(j);
+    if (!fn)
+        return -EINVAL;
+    return j->s->ops->range(j, from, fn, arg);
+}
+
+/* Common to append and batch: the records are checked before anything is
+ * written, so a bad one fails the whole call. */
+static int append_records(journal *j, journal_pos end, const journal_record *recs, size_t n)
+{
+    journal_store *s;
+    uint64_t bytes = 0;
+    int rc;
+    CHECK_JOURNAL(j);
+    s = j->s;
+    if (n > 0 && !recs)
+        return -EINVAL;
+    for (size_t i = 0; i < n; i++) {
+        if (recs[i].len > 0 && !recs[i].data)
+            return -EINVAL;
+        if (recs[i].len > UINT32_MAX - 1)
+            return -EMSGSIZE;
+        bytes += recs[i].len;
+    }
+    CHECK_WRITABLE(s);
+    if (n > JOURNAL_POS_MAX - end)
+        return -EOVERFLOW;
+    rc = s->ops->append(j, end, recs, n);
+    if (rc == 0) {
+        journal__count(&s->counters.appends, n);
+        journal__count(&s->counters.bytes_appended, bytes);
+    } else if (rc == JOURNAL_ECONFLICT) {
+        journal__count(&s->counters.conflicts, 1);
+    }
+    return rc;
+}
+
+int journal_append(journal *j, journal_pos end, const void *rec, size_t len)
+{
+    journal_record r;
+    r.data = rec;
+    r.len = len;
+    return append_records(j, end, &r, 1);
+}
+
+int journal_append_batch(journal *j, journal_pos end, const journal_record *recs, size_t n)
+{
+    return append_records(j, end, recs, n);
+}
+
+int journal_truncate(journal *j, journal_pos end)
+{
+    CHECK_JOURNAL(j);
+    CHECK_WRITABLE(j->s);
+    return j->s->ops->truncate(j, end);
+}
+
+int journal_wait(journal *j, journal_pos pos, int timeout_ms)
+{
+    CHECK_JOURNAL(j);
+    if (timeout_ms < -1)
+        return -EINVAL;
+    return j->s->ops->wait(j, pos, timeout_ms);
+}
+
+/* ------------------------------------------------------------------ */
+/* Snapshots                                                            */
+
+int journal_snapshot_begin(journal *j, journal_snapshot **out)
+{
+    int rc;
+    CHECK_JOURNAL(j);
+    if (!out)
+        return -EINVAL;
+    rc = j->s->ops->snap_begin(j, out);
+    if (rc == 0)
+        atomic_fetch_add(&j->s->nopen, 1);
+    return rc;
+}
+
+#define CHECK_SNAPSHOT(snap)                                                                                           \
+    do {                                                                                                               \
+        if (!(snap))                                                                                                   \
+            return -EINVAL;                                                                                            \
+        if (journal__forked((snap)->j->s))                                                                             \
+            return JOURNAL_EFORK;                                                                                      \
+    } while (0)
+
+int journal_snapshot_bounds(journal_snapshot *snap, journal_pos *begin, journal_pos *end)
+{
+    journal_pos b, e;
+    int rc;
+    CHECK_SNAPSHOT(snap);
+    rc = snap->j->s->ops->snap_bounds(snap, &b, &e);
+    if (rc == 0) {
+        if (begin)
+            *begin = b;
+        if (end)
+            *end = e;
+    }
+    return rc;
+}
+
+int journal_snapshot_get(journal_snapshot *snap, journal_pos pos, const void **rec, size_t *len)
+{
+    int rc;
+    CHECK_SNAPSHOT(snap);
+    if (!rec || !len)
+        return -EINVAL;
+    rc = snap->j->s->ops->snap_get(snap, pos, rec, len);
+    if (rc == 0)
+        journal__count(&snap->j->s->counters.gets, 1);
+    return rc;
+}
+
+int journal_snapshot_range(journal_snapshot *snap, journal_pos from, journal_range_fn fn, void *arg)
+{
+    CHECK_SNAPSHOT(snap);
+    if (!fn)
+        return -EINVAL;
+    return snap->j->s->ops->snap_range(snap, from, fn, arg);
+}
+
+int journal_snapshot_renew(journal_snapshot *snap)
+{
+    CHECK_SNAPSHOT(snap);
+    return snap->j->s->ops->snap_renew(snap);
+}
+
+void journal_snapshot_end(journal_snapshot *snap)
+{
+    journal_store *s;
+    if (!snap)
+        return;
+    s = snap->j->s;
+    s->ops->snap_end(snap);
+    atomic_fetch_sub(&s->nopen, 1);
+}

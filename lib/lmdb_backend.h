@@ -1,0 +1,125 @@
+/*
+ * lmdb_backend.h - private to the LMDB backend (lmdb_*.c): the structures
+ * behind its handles. See README.md, "On-disk layout", for the files.
+ */
+#ifndef JOURNAL_LMDB_BACKEND_H
+#define JOURNAL_LMDB_BACKEND_H
+
+#include <lmdb.h>
+#include <pthread.h>
+
+#include "internal.h"
+
+/* Reused read transactions per thread and store: calls nest (a range
+ * callback may call get), at most this deep before falling back to a
+ * transaction of its own. */
+#define LMDB_TXN_DEPTH 4
+
+struct lmdb_tnode;
+
+struct lmdb_store {
+    struct journal_store base;
+    MDB_env *env;
+    MDB_dbi records, catalog, meta;
+    char *datafile;   /* path of data.mdb, for journal_wait() */
+    uint64_t max_map; /* 0: no limit */
+    unsigned psize;   /* LMDB page size */
+
+    /*
+     * The map gate. LMDB may remap the file only while no transaction of
+     * this process uses the map (mdb_env_set_mapsize()), and pointers
+     * handed out by snapshots and range callbacks point into it. Every
+     * call that reads the map counts itself in `active` for its duration,
+     * snapshots for their whole life. A thread that must grow the map
+     * raises `resizing`, which makes new calls wait, and waits for
+     * `active` to drop to zero.
+     */
+    atomic_uint active;
+    atomic_int resizing;
+    pthread_mutex_t gate_mu;
+    pthread_cond_t gate_cv;
+
+    /* Per-thread read transactions of this store (guarded by the global
+     * cache mutex in lmdb_store.c). */
+    struct lmdb_tnode *tnodes;
+
+    /* Reset read transactions kept for the next snapshot, so that a
+     * snapshot does not claim a new reader slot each time. */
+    pthread_mutex_t pool_mu;
+    MDB_txn *pool[64];
+    unsigned npool;
+};
+
+struct lmdb_journal {
+    struct journal base;
+    uint64_t id;
+};
+
+struct lmdb_snapshot {
+    struct journal_snapshot base;
+    MDB_txn *txn; /* NULL once a failed renew left it unusable */
+    uint64_t begin, end;
+};
+
+static inline struct lmdb_store *lmdb_store_of(journal_store *s)
+{
+    return (struct lmdb_store *)s;
+}
+
+/* Translates an LMDB code or a positive errno into a contract code;
+ * contract codes pass through unchanged. */
+int journal__from_mdb(int rc);
+
+/* Keeps an object of the parent reachable in a child after fork(): the
+ * child may not free it through LMDB, and it is not garbage. */
+void journal__keep_forked(void *p);
+
+/* The gate, around every use of the map. */
+void journal__gate_enter(struct lmdb_store *ls);
+void journal__gate_leave(struct lmdb_store *ls);
+
+/*
+ * A read transaction for a short call: the calling thread's reused one,
+ * renewed, inside the gate. Release it with journal__read_end(). On
+ * failure nothing is held.
+ */
+int journal__read_begin(struct lmdb_store *ls, MDB_txn **txn);
+void journal__read_end(struct lmdb_store *ls, MDB_txn *txn);
+
+/* A read transaction of its own (for snapshots), outside the gate's
+ * accounting, which the caller does. */
+int journal__txn_new_read(struct lmdb_store *ls, MDB_txn **txn);
+void journal__txn_pool_put(struct lmdb_store *ls, MDB_txn *txn);
+
+/*
+ * Runs body(txn, arg) in a write transaction and commits it, growing the
+ * map and retrying when LMDB reports it full or resized. body returns 0 to
+ * commit, or an LMDB or contract code to abort.
+ */
+int journal__write(struct lmdb_store *ls, int (*body)(MDB_txn *txn, void *arg), void *arg);
+
+/* Handles MDB_MAP_RESIZED seen outside journal__write(): adopts the size
+ * another process gave the map. 0 or a contract code. */
+int journal__adopt_map(struct lmdb_store *ls);
+
+/* Reads the catalog entry of a journal. */
+int journal__catalog_get(struct lmdb_store *ls, MDB_txn *txn, const char *name, size_t namelen, uint64_t *id,
+                         uint64_t *begin, uint64_t *end);
+
+/* Journal and snapshot operations (lmdb_journal.c). */
+int journal__lmdb_jopen(journal_store *s, const char *name, size_t namelen, journal **out);
+void journal__lmdb_jclose(journal *j);
+int journal__lmdb_bounds(journal *j, journal_pos *begin, journal_pos *end);
+int journal__lmdb_get(journal *j, journal_pos pos, void **rec, size_t *len);
+int journal__lmdb_range(journal *j, journal_pos from, journal_range_fn fn, void *arg);
+int journal__lmdb_append(journal *j, journal_pos end, const journal_record *recs, size_t n);
+int journal__lmdb_truncate(journal *j, journal_pos end);
+int journal__lmdb_wait(journal *j, journal_pos pos, int timeout_ms);
+int journal__lmdb_snap_begin(journal *j, journal_snapshot **out);
+int journal__lmdb_snap_bounds(journal_snapshot *snap, journal_pos *begin, journal_pos *end);
+int journal__lmdb_snap_get(journal_snapshot *snap, journal_pos pos, const void **rec, size_t *len);
+int journal__lmdb_snap_range(journal_snapshot *snap, journal_pos from, journal_range_fn fn, void *arg);
+int journal__lmdb_snap_renew(journal_snapshot *snap);
+void journal__lmdb_snap_end(journal_snapshot *snap);
+
+#endif /* JOURNAL_LMDB_BACKEND_H */

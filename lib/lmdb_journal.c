@@ -1,0 +1,532 @@
+/*
+ * lmdb_journal.c - the LMDB backend's journals and snapshots: open,
+ * bounds, get, range, append, truncate, wait.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lmdb_backend.h"
+
+/* Records removed per transaction by journal_truncate(): small enough
+ * that a transaction stays well inside LMDB's dirty-page limit and does
+ * not hold the writer lock for long, large enough that a million records
+ * take few commits. Halved when LMDB still finds it too large. */
+#define TRUNCATE_CHUNK 16384
+
+static struct lmdb_journal *lj_of(journal *j)
+{
+    return (struct lmdb_journal *)j;
+}
+
+static struct lmdb_store *ls_of(journal *j)
+{
+    return lmdb_store_of(j->s);
+}
+
+static void record_key(unsigned char key[16], uint64_t id, uint64_t pos)
+{
+    journal__put_be64(key, id);
+    journal__put_be64(key + 8, pos);
+}
+
+static int catalog_of(journal *j, MDB_txn *txn, uint64_t *begin, uint64_t *end)
+{
+    uint64_t id;
+    int rc = journal__catalog_get(ls_of(j), txn, j->name, j->namelen, &id, begin, end);
+    /* Journals are never removed: one that was opened must be there. */
+    return rc == MDB_NOTFOUND ? JOURNAL_ECORRUPT : rc;
+}
+
+static int catalog_put(journal *j, MDB_txn *txn, uint64_t begin, uint64_t end)
+{
+    unsigned char buf[24];
+    MDB_val k = {j->namelen, j->name}, v = {sizeof buf, buf};
+    journal__put_be64(buf, lj_of(j)->id);
+    journal__put_be64(buf + 8, begin);
+    journal__put_be64(buf + 16, end);
+    return mdb_put(txn, ls_of(j)->catalog, &k, &v, 0);
+}
+
+/* ------------------------------------------------------------------ */
+/* Open and close                                                         */
+
+static int create_body(MDB_txn *txn, void *arg)
+{
+    journal *j = arg;
+    struct lmdb_store *ls = ls_of(j);
+    MDB_val k = {7, "next_id"}, v;
+    uint64_t begin, end;
+    int rc = journal__catalog_get(ls, txn, j->name, j->namelen, &lj_of(j)->id, &begin, &end);
+    unsigned char next[8];
+
+    if (rc != MDB_NOTFOUND)
+        return rc; /* found (created by someone else meanwhile) or failed */
+    if ((rc = mdb_get(txn, ls->meta, &k, &v)) != 0)
+        return rc == MDB_NOTFOUND ? JOURNAL_ECORRUPT : rc;
+    if (v.mv_size != 8)
+        return JOURNAL_ECORRUPT;
+    lj_of(j)->id = journal__get_be64(v.mv_data);
+    journal__put_be64(next, lj_of(j)->id + 1);
+    v.mv_data = next;
+    v.mv_size = sizeof next;
+    if ((rc = mdb_put(txn, ls->meta, &k, &v, 0)) != 0)
+        return rc;
+    return catalog_put(j, txn, 0, 0);
+}
+
+int journal__lmdb_jopen(journal_store *s, const char *name, size_t namelen, journal **out)
+{
+    struct lmdb_store *ls = lmdb_store_of(s);
+    uint64_t begin, end;
+    MDB_txn *txn;
+    journal *j;
+    int rc = journal__journal_alloc(s, name, namelen, sizeof(struct lmdb_journal), &j);
+
+    if (rc != 0)
+        return rc;
+    rc = journal__read_begin(ls, &txn);
+    if (rc != 0)
+        goto out_free;
+    rc = journal__catalog_get(ls, txn, name, namelen, &lj_of(j)->id, &begin, &end);
+    journal__read_end(ls, txn);
+    if (rc == MDB_NOTFOUND)
+        rc = (s->flags & JOURNAL_RDONLY) ? -ENOENT : journal__write(ls, create_body, j);
+    if (rc != 0)
+        goto out_free;
+    *out = j;
+    return 0;
+out_free:
+    free(j);
+    return journal__from_mdb(rc);
+}
+
+void journal__lmdb_jclose(journal *j)
+{
+    free(j);
+}
+
+/* ------------------------------------------------------------------ */
+/* Reading                                                                */
+
+int journal__lmdb_bounds(journal *j, journal_pos *begin, journal_pos *end)
+{
+    MDB_txn *txn;
+    int rc = journal__read_begin(ls_of(j), &txn);
+    if (rc != 0)
+        return rc;
+    rc = catalog_of(j, txn, begin, end);
+    journal__read_end(ls_of(j), txn);
+    return journal__from_mdb(rc);
+}
+
+/* Records exist exactly at [begin, end) in every committed state, so one
+ * lookup of the key answers both "is pos in bounds" and "what is there". */
+static int get_record(journal *j, MDB_txn *txn, journal_pos pos, MDB_val *v)
+{
+    unsigned char key[16];
+    MDB_val k = {sizeof key, key};
+    record_key(key, lj_of(j)->id, pos);
+    return mdb_get(txn, ls_of(j)->records, &k, v);
+}
+
+int journal__lmdb_get(journal *j, journal_pos pos, void **rec, size_t *len)
+{
+    MDB_txn *txn;
+    MDB_val v;
+    void *copy;
+    int rc = journal__read_begin(ls_of(j), &txn);
+
+    if (rc != 0)
+        return rc;
+    rc = get_record(j, txn, pos, &v);
+    if (rc == 0) {
+        /* malloc(0) may return NULL: a zero-length record still gets a
+         * pointer the caller can free. */
+        copy = malloc(v.mv_size ? v.mv_size : 1);
+        if (copy) {
+            memcpy(copy, v.mv_data, v.mv_size);
+            *rec = copy;
+            *len = v.mv_size;
+        } else {
+            rc = -ENOMEM;
+        }
+    }
+    journal__read_end(ls_of(j), txn);
+    return journal__from_mdb(rc);
+}
+
+/*
+ * Delivers the records [from, end) of txn to fn. The caller checked that
+ * from is inside [begin, end) of the same transaction, so the records are
+ * all there, consecutive. Returns a contract code, or fn's negative code
+ * unchanged.
+ */
+static int range_txn(journal *j, MDB_txn *txn, journal_pos from, journal_pos end, journal_range_fn fn, void *arg)
+{
+    unsigned char key[16];
+    MDB_val k = {sizeof key, key}, v;
+    MDB_cursor *cur;
+    uint64_t id = lj_of(j)->id, delivered = 0;
+    int fn_rc = 0, rc = mdb_cursor_open(txn, ls_of(j)->records, &cur);
+
+    if (rc != 0)
+        return journal__from_mdb(rc);
+    record_key(key, id, from);
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY);
+    for (journal_pos pos = from; rc == 0; pos++) {
+        if (k.mv_size != 16 || journal__get_be64(k.mv_data) != id ||
+            journal__get_be64((unsigned char *)k.mv_data + 8) != pos) {
+            rc = JOURNAL_ECORRUPT;
+            break;
+        }
+        delivered++;
+        rc = fn(arg, pos, v.mv_data, v.mv_size);
+        if (rc != 0) {
+            fn_rc = rc < 0 ? rc : 0;
+            rc = 0;
+            break;
+        }
+        if (pos + 1 == end)
+            break;
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(cur);
+    journal__count(&j->s->counters.range_records, delivered);
+    if (fn_rc != 0)
+        return fn_rc; /* the callback's own code, not to be translated */
+    /* A record missing inside the bounds is damage, not "not found". */
+    return rc == MDB_NOTFOUND ? JOURNAL_ECORRUPT : journal__from_mdb(rc);
+}
+
+int journal__lmdb_range(journal *j, journal_pos from, journal_range_fn fn, void *arg)
+{
+    uint64_t begin, end;
+    MDB_txn *txn;
+    int rc = journal__read_begin(ls_of(j), &txn);
+
+    if (rc != 0)
+        return rc;
+    rc = journal__from_mdb(catalog_of(j, txn, &begin, &end));
+    if (rc == 0 && (from < begin || from >= end))
+        rc = JOURNAL_ENOTFOUND;
+    if (rc == 0)
+        rc = range_txn(j, txn, from, end, fn, arg);
+    journal__read_end(ls_of(j), txn);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Writing                                                                */
+
+struct append_ctx {
+    journal *j;
+    journal_pos end;
+    const journal_record *recs;
+    size_t n;
+};
+
+static int append_body(MDB_txn *txn, void *arg)
+{
+    struct append_ctx *a = arg;
+    struct lmdb_store *ls = ls_of(a->j);
+    unsigned char key[16];
+    MDB_val k = {sizeof key, key}, v;
+    uint64_t begin, end;
+    int rc = catalog_of(a->j, txn, &begin, &end);
+
+    if (rc != 0)
+        return rc;
+    if (a->end != end)
+        return a->end < end ? JOURNAL_ECONFLICT : JOURNAL_EBEYOND;
+    for (size_t i = 0; i < a->n; i++) {
+        record_key(key, lj_of(a->j)->id, end + i);
+        v.mv_size = a->recs[i].len;
+        v.mv_data = (void *)a->recs[i].data;
+        rc = mdb_put(txn, ls->records, &k, &v, MDB_NOOVERWRITE);
+        if (rc != 0)
+            /* A record at the end means the catalog lies. */
+            return rc == MDB_KEYEXIST ? JOURNAL_ECORRUPT : rc;
+    }
+    return catalog_put(a->j, txn, begin, end + a->n);
+}
+
+int journal__lmdb_append(journal *j, journal_pos end, const journal_record *recs, size_t n)
+{
+    struct append_ctx a = {j, end, recs, n};
+    journal_pos cur;
+    int rc;
+
+    if (n == 0) {
+        /* Nothing to write: answer from the bounds, without the writer
+         * lock. */
+        rc = journal__lmdb_bounds(j, NULL, &cur);
+        if (rc == 0 && end != cur)
+            rc = end < cur ? JOURNAL_ECONFLICT : JOURNAL_EBEYOND;
+        return rc;
+    }
+    return journal__write(ls_of(j), append_body, &a);
+}
+
+struct truncate_ctx {
+    journal *j;
+    journal_pos target;
+    uint64_t chunk;
+    uint64_t removed; /* by the last transaction */
+};
+
+static int truncate_body(MDB_txn *txn, void *arg)
+{
+    struct truncate_ctx *t = arg;
+    unsigned char key[16];
+    MDB_val k = {sizeof key, key}, v;
+    MDB_cursor *cur;
+    uint64_t begin, end, stop, id = lj_of(t->j)->id;
+    int rc = catalog_of(t->j, txn, &begin, &end);
+
+    t->removed = 0;
+    if (rc != 0)
+        return rc;
+    if (t->target > end)
+        return JOURNAL_EBEYOND;
+    if (t->target <= begin)
+        return 0;
+    stop = t->target - begin > t->chunk ? begin + t->chunk : t->target;
+    if ((rc = mdb_cursor_open(txn, ls_of(t->j)->records, &cur)) != 0)
+        return rc;
+    record_key(key, id, begin);
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY);
+    for (uint64_t pos = begin; rc == 0; pos++) {
+        if (k.mv_size != 16 || journal__get_be64(k.mv_data) != id ||
+            journal__get_be64((unsigned char *)k.mv_data + 8) != pos) {
+            rc = JOURNAL_ECORRUPT;
+            break;
+        }
+        if ((rc = mdb_cursor_del(cur, 0)) != 0)
+            break;
+        t->removed++;
+        if (pos + 1 == stop)
+            break;
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(cur);
+    if (rc == MDB_NOTFOUND)
+        rc = JOURNAL_ECORRUPT;
+    if (rc != 0)
+        return rc;
+    return catalog_put(t->j, txn, stop, end);
+}
+
+int journal__lmdb_truncate(journal *j, journal_pos end)
+{
+    struct truncate_ctx t = {j, end, TRUNCATE_CHUNK, 0};
+    int rc;
+
+    /* Each transaction removes the oldest chunk and advances begin, so
+     * that whatever happens between them leaves a journal without gaps. */
+    for (;;) {
+        rc = journal__write(ls_of(j), truncate_body, &t);
+        if ((rc == JOURNAL_EFULL || rc == -E2BIG) && t.chunk > 1) {
+            /* Deleting needs free pages too: in a full map, or past
+             * LMDB's limit of one transaction, take smaller bites. */
+            t.chunk /= 2;
+            continue;
+        }
+        if (rc != 0 || t.removed == 0)
+            break;
+        journal__count(&j->s->counters.truncated, t.removed);
+    }
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Waiting                                                                */
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Every commit ends with a write of a meta page to data.mdb, by whatever
+ * process commits, and inotify reports writes to a file by any process
+ * on this machine. So: watch the file, then check the bounds, and check
+ * again after each event. Watching before the first check means a commit
+ * between the check and the poll() still wakes us. No polling loop, no
+ * CPU while nothing is written.
+ */
+int journal__lmdb_wait(journal *j, journal_pos pos, int timeout_ms)
+{
+    char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+    struct pollfd pfd;
+    int64_t deadline = timeout_ms >= 0 ? now_ms() + timeout_ms : -1;
+    journal_pos end;
+    int rc, fd;
+
+    rc = journal__lmdb_bounds(j, NULL, &end);
+    if (rc != 0 || end > pos)
+        return rc;
+    if (timeout_ms == 0)
+        return -ETIMEDOUT;
+    fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    if (inotify_add_watch(fd, ls_of(j)->datafile, IN_MODIFY) < 0) {
+        rc = -errno;
+        goto out;
+    }
+    pfd.fd = fd;
+    pfd.events = POLLIN;
+    for (;;) {
+        int wait_ms = -1;
+        if ((rc = journal__lmdb_bounds(j, NULL, &end)) != 0 || end > pos)
+            break;
+        if (deadline >= 0) {
+            int64_t left = deadline - now_ms();
+            if (left <= 0) {
+                rc = -ETIMEDOUT;
+                break;
+            }
+            wait_ms = left > 1000000000 ? 1000000000 : (int)left;
+        }
+        rc = poll(&pfd, 1, wait_ms);
+        if (rc < 0) {
+            rc = -errno;
+            break;
+        }
+        /* Drain the events: what matters is only that something changed. */
+        while (read(fd, buf, sizeof buf) > 0)
+            ;
+    }
+out:
+    close(fd);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Snapshots                                                              */
+
+static struct lmdb_snapshot *snap_of(journal_snapshot *snap)
+{
+    return (struct lmdb_snapshot *)snap;
+}
+
+/* Starts (or renews) the snapshot's transaction and reads its bounds.
+ * On success the snapshot is inside the gate; on failure it is outside and
+ * holds no transaction. */
+static int snap_start(struct lmdb_snapshot *s, int renew)
+{
+    journal *j = s->base.j;
+    struct lmdb_store *ls = ls_of(j);
+    int rc;
+
+    for (;;) {
+        journal__gate_enter(ls);
+        rc = renew ? mdb_txn_renew(s->txn) : journal__txn_new_read(ls, &s->txn);
+        if (rc != MDB_MAP_RESIZED)
+            break;
+        journal__gate_leave(ls);
+        rc = journal__adopt_map(ls);
+        if (rc != 0)
+            goto out_txn;
+    }
+    if (rc == 0)
+        rc = catalog_of(j, s->txn, &s->begin, &s->end);
+    if (rc == 0)
+        return 0;
+    journal__gate_leave(ls);
+out_txn:
+    if (s->txn) {
+        journal__txn_pool_put(ls, s->txn);
+        s->txn = NULL;
+    }
+    return journal__from_mdb(rc);
+}
+
+int journal__lmdb_snap_begin(journal *j, journal_snapshot **out)
+{
+    struct lmdb_snapshot *s = calloc(1, sizeof *s);
+    int rc;
+    if (!s)
+        return -ENOMEM;
+    s->base.j = j;
+    rc = snap_start(s, 0);
+    if (rc != 0) {
+        free(s);
+        return rc;
+    }
+    *out = &s->base;
+    return 0;
+}
+
+int journal__lmdb_snap_bounds(journal_snapshot *snap, journal_pos *begin, journal_pos *end)
+{
+    struct lmdb_snapshot *s = snap_of(snap);
+    if (!s->txn)
+        return -EINVAL;
+    *begin = s->begin;
+    *end = s->end;
+    return 0;
+}
+
+int journal__lmdb_snap_get(journal_snapshot *snap, journal_pos pos, const void **rec, size_t *len)
+{
+    struct lmdb_snapshot *s = snap_of(snap);
+    MDB_val v;
+    int rc;
+    if (!s->txn)
+        return -EINVAL;
+    if (pos < s->begin || pos >= s->end)
+        return JOURNAL_ENOTFOUND;
+    rc = get_record(snap->j, s->txn, pos, &v);
+    if (rc != 0)
+        return rc == MDB_NOTFOUND ? JOURNAL_ECORRUPT : journal__from_mdb(rc);
+    *rec = v.mv_data;
+    *len = v.mv_size;
+    return 0;
+}
+
+int journal__lmdb_snap_range(journal_snapshot *snap, journal_pos from, journal_range_fn fn, void *arg)
+{
+    struct lmdb_snapshot *s = snap_of(snap);
+    if (!s->txn)
+        return -EINVAL;
+    if (from < s->begin || from >= s->end)
+        return JOURNAL_ENOTFOUND;
+    return range_txn(snap->j, s->txn, from, s->end, fn, arg);
+}
+
+int journal__lmdb_snap_renew(journal_snapshot *snap)
+{
+    struct lmdb_snapshot *s = snap_of(snap);
+    struct lmdb_store *ls = ls_of(snap->j);
+    if (!s->txn)
+        return -EINVAL;
+    /* Leave the gate while reset: a renew is where a waiting map growth
+     * gets its chance, and pointers of the old state die here anyway. */
+    mdb_txn_reset(s->txn);
+    journal__gate_leave(ls);
+    return snap_start(s, 1);
+}
+
+void journal__lmdb_snap_end(journal_snapshot *snap)
+{
+    struct lmdb_snapshot *s = snap_of(snap);
+    struct lmdb_store *ls = ls_of(snap->j);
+    if (s->txn) {
+        if (journal__forked(snap->j->s)) {
+            /* The reader slot is the parent's: leave it alone. */
+            journal__keep_forked(s->txn);
+        } else {
+            journal__txn_pool_put(ls, s->txn);
+            journal__gate_leave(ls);
+        }
+    }
+    free(s);
+}
