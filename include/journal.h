@@ -146,11 +146,11 @@ typedef struct journal_snapshot journal_snapshot;
 
 /** Options of journal_store_open(). All-zero means the defaults. */
 typedef struct journal_options {
-    uint64_t max_size;    /**< bytes the store may grow to; 0: no limit but the disk */
+    uint64_t max_size;    /**< bytes the store may grow to, at least 64 KiB; 0: no limit but the disk */
     unsigned max_readers; /**< snapshots open at once, all processes together; 0: default (4096) */
     unsigned flags;       /**< JOURNAL_RDONLY | JOURNAL_NOSYNC */
     unsigned mode;        /**< permission bits of files created; 0: 0644 */
-    uint64_t map_size;    /**< initial size of the memory map; 0: default (1 GiB, or max_size if smaller) */
+    uint64_t map_size;    /**< initial size of the map (at least 64 KiB); 0: 1 GiB, or max_size if smaller */
 } journal_options;
 
 /** One record, for journal_append_batch(). */
@@ -205,7 +205,8 @@ JOURNAL_API const char *journal_version(void);
  * @param[in] opts options, or NULL for the defaults.
  * @param[out] out the new handle, set only on success.
  * @return 0, or:
- *   -EINVAL   NULL path or out, an empty path, an unknown flag;
+ *   -EINVAL   NULL path or out, an empty path, an unknown flag, mode
+ *             beyond 07777, max_size not 0 and below 64 KiB;
  *   -ENOENT   JOURNAL_RDONLY and the store does not exist;
  *   -ENOTDIR  path, or one of its parents, is not a directory;
  *   -EACCES   no permission for the directory or its files (a read-only
