@@ -16,6 +16,7 @@
 #define LMDB_TXN_DEPTH 4
 
 struct lmdb_tnode;
+struct lmdb_append;
 
 struct lmdb_store {
     struct journal_store base;
@@ -42,6 +43,16 @@ struct lmdb_store {
     /* Per-thread read transactions of this store (guarded by the global
      * cache mutex in lmdb_store.c). */
     struct lmdb_tnode *tnodes;
+
+    /*
+     * Group commit. Appends of all threads queue here; one of them, the
+     * leader, takes the whole queue and writes it in one transaction with
+     * one sync, while the next appends queue up behind it.
+     */
+    pthread_mutex_t gc_mu;
+    pthread_cond_t gc_cv;
+    struct lmdb_append *gc_head, **gc_tail;
+    int gc_leader;
 
     /* Reset read transactions kept for the next snapshot, so that a
      * snapshot does not claim a new reader slot each time. */

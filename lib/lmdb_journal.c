@@ -223,26 +223,38 @@ int journal__lmdb_range(journal *j, journal_pos from, journal_range_fn fn, void 
 /* ------------------------------------------------------------------ */
 /* Writing                                                                */
 
-struct append_ctx {
+/* One call of journal_append() or journal_append_batch(), waiting in the
+ * store's group-commit queue. It lives on its caller's stack. */
+struct lmdb_append {
     journal *j;
     journal_pos end;
     const journal_record *recs;
     size_t n;
+    int rc;
+    int done;
+    struct lmdb_append *next;
 };
 
-static int append_body(MDB_txn *txn, void *arg)
+/*
+ * Checks one append against the state of txn (which includes the appends
+ * before it in the same transaction) and writes it. A failed check writes
+ * nothing and is the append's own result, in a->rc. A failure after the
+ * first write is returned: the transaction must then be aborted.
+ */
+static int append_one(MDB_txn *txn, struct lmdb_append *a)
 {
-    struct append_ctx *a = arg;
     struct lmdb_store *ls = ls_of(a->j);
     unsigned char key[16];
     MDB_val k = {sizeof key, key}, v;
     uint64_t begin, end;
     int rc = catalog_of(a->j, txn, &begin, &end);
 
-    if (rc != 0)
-        return rc;
-    if (a->end != end)
-        return a->end < end ? JOURNAL_ECONFLICT : JOURNAL_EBEYOND;
+    if (rc == 0 && a->end != end)
+        rc = a->end < end ? JOURNAL_ECONFLICT : JOURNAL_EBEYOND;
+    if (rc != 0) {
+        a->rc = journal__from_mdb(rc);
+        return 0;
+    }
     for (size_t i = 0; i < a->n; i++) {
         record_key(key, lj_of(a->j)->id, end + i);
         v.mv_size = a->recs[i].len;
@@ -252,12 +264,49 @@ static int append_body(MDB_txn *txn, void *arg)
             /* A record at the end means the catalog lies. */
             return rc == MDB_KEYEXIST ? JOURNAL_ECORRUPT : rc;
     }
+    a->rc = 0;
     return catalog_put(a->j, txn, begin, end + a->n);
+}
+
+static int batch_body(MDB_txn *txn, void *arg)
+{
+    int rc = 0;
+    for (struct lmdb_append *a = arg; a && rc == 0; a = a->next)
+        rc = append_one(txn, a);
+    return rc;
+}
+
+/* A single append in a transaction of its own. */
+static int solo_body(MDB_txn *txn, void *arg)
+{
+    struct lmdb_append *a = arg;
+    int rc = append_one(txn, a);
+    return rc != 0 ? rc : a->rc; /* a failed check aborts, writing nothing */
+}
+
+/* Writes a batch of queued appends; sets each one's rc. */
+static void run_batch(struct lmdb_store *ls, struct lmdb_append *batch)
+{
+    int rc = journal__write(ls, batch_body, batch);
+    if (rc == 0)
+        return;
+    if (!batch->next) {
+        batch->rc = rc;
+        return;
+    }
+    /* The shared transaction failed (map full, I/O error, damage): give
+     * each append its own, so that each gets its own result. */
+    for (struct lmdb_append *a = batch; a; a = a->next) {
+        struct lmdb_append solo = *a;
+        solo.next = NULL;
+        a->rc = journal__write(ls, solo_body, &solo);
+    }
 }
 
 int journal__lmdb_append(journal *j, journal_pos end, const journal_record *recs, size_t n)
 {
-    struct append_ctx a = {j, end, recs, n};
+    struct lmdb_store *ls = ls_of(j);
+    struct lmdb_append a = {j, end, recs, n, 0, 0, NULL}, *batch;
     journal_pos cur;
     int rc;
 
@@ -269,7 +318,33 @@ int journal__lmdb_append(journal *j, journal_pos end, const journal_record *recs
             rc = end < cur ? JOURNAL_ECONFLICT : JOURNAL_EBEYOND;
         return rc;
     }
-    return journal__write(ls_of(j), append_body, &a);
+    pthread_mutex_lock(&ls->gc_mu);
+    *ls->gc_tail = &a;
+    ls->gc_tail = &a.next;
+    while (!a.done) {
+        if (ls->gc_leader) {
+            pthread_cond_wait(&ls->gc_cv, &ls->gc_mu);
+            continue;
+        }
+        /* Lead: take everything queued, ours included, and write it while
+         * the next appends queue up behind. */
+        ls->gc_leader = 1;
+        batch = ls->gc_head;
+        ls->gc_head = NULL;
+        ls->gc_tail = &ls->gc_head;
+        pthread_mutex_unlock(&ls->gc_mu);
+        run_batch(ls, batch);
+        pthread_mutex_lock(&ls->gc_mu);
+        while (batch) {
+            struct lmdb_append *next = batch->next;
+            batch->done = 1; /* after this, its owner may return */
+            batch = next;
+        }
+        ls->gc_leader = 0;
+        pthread_cond_broadcast(&ls->gc_cv);
+    }
+    pthread_mutex_unlock(&ls->gc_mu);
+    return a.rc;
 }
 
 struct truncate_ctx {

@@ -620,6 +620,9 @@ int journal__lmdb_open(const char *path, const journal_options *opts, journal_st
     pthread_mutex_init(&ls->gate_mu, NULL);
     pthread_cond_init(&ls->gate_cv, NULL);
     pthread_mutex_init(&ls->pool_mu, NULL);
+    pthread_mutex_init(&ls->gc_mu, NULL);
+    pthread_cond_init(&ls->gc_cv, NULL);
+    ls->gc_tail = &ls->gc_head;
 
     if ((rc = prepare_dir(path, rdonly, mode)) != 0 || (rc = check_datafile(ls->datafile)) != 0)
         goto out_mutex;
@@ -652,6 +655,8 @@ int journal__lmdb_open(const char *path, const journal_options *opts, journal_st
 out_env:
     mdb_env_close(ls->env);
 out_mutex:
+    pthread_cond_destroy(&ls->gc_cv);
+    pthread_mutex_destroy(&ls->gc_mu);
     pthread_mutex_destroy(&ls->pool_mu);
     pthread_cond_destroy(&ls->gate_cv);
     pthread_mutex_destroy(&ls->gate_mu);
@@ -679,6 +684,8 @@ static void lmdb_store_close(journal_store *s)
         for (unsigned i = 0; i < ls->npool; i++)
             mdb_txn_abort(ls->pool[i]);
         mdb_env_close(ls->env);
+        pthread_cond_destroy(&ls->gc_cv);
+        pthread_mutex_destroy(&ls->gc_mu);
         pthread_mutex_destroy(&ls->pool_mu);
         pthread_cond_destroy(&ls->gate_cv);
         pthread_mutex_destroy(&ls->gate_mu);
