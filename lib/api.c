@@ -257,8 +257,6 @@ static int append_records(journal *j, journal_pos end, const journal_record *rec
         bytes += recs[i].len;
     }
     CHECK_WRITABLE(s);
-    if (n > JOURNAL_POS_MAX - end)
-        return -EOVERFLOW;
     rc = s->ops->append(j, end, recs, n);
     if (rc == 0) {
         journal__count(&s->counters.appends, n);

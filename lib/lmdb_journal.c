@@ -124,6 +124,12 @@ int journal__lmdb_bounds(journal *j, journal_pos *begin, journal_pos *end)
     return journal__from_mdb(rc);
 }
 
+static int end_of(journal *j, journal_pos *end)
+{
+    journal_pos begin;
+    return journal__lmdb_bounds(j, &begin, end);
+}
+
 /* Records exist exactly at [begin, end) in every committed state, so one
  * lookup of the key answers both "is pos in bounds" and "what is there". */
 static int get_record(journal *j, MDB_txn *txn, journal_pos pos, MDB_val *v)
@@ -251,6 +257,8 @@ static int append_one(MDB_txn *txn, struct lmdb_append *a)
 
     if (rc == 0 && a->end != end)
         rc = a->end < end ? JOURNAL_ECONFLICT : JOURNAL_EBEYOND;
+    if (rc == 0 && a->n > JOURNAL_POS_MAX - end)
+        rc = -EOVERFLOW; /* positions would wrap */
     if (rc != 0) {
         a->rc = journal__from_mdb(rc);
         return 0;
@@ -313,7 +321,7 @@ int journal__lmdb_append(journal *j, journal_pos end, const journal_record *recs
     if (n == 0) {
         /* Nothing to write: answer from the bounds, without the writer
          * lock. */
-        rc = journal__lmdb_bounds(j, NULL, &cur);
+        rc = end_of(j, &cur);
         if (rc == 0 && end != cur)
             rc = end < cur ? JOURNAL_ECONFLICT : JOURNAL_EBEYOND;
         return rc;
@@ -429,12 +437,16 @@ static int64_t now_ms(void)
 }
 
 /*
- * Every commit ends with a write of a meta page to data.mdb, by whatever
- * process commits, and inotify reports writes to a file by any process
- * on this machine. So: watch the file, then check the bounds, and check
- * again after each event. Watching before the first check means a commit
- * between the check and the poll() still wakes us. No polling loop, no
- * CPU while nothing is written.
+ * Every commit by this library, in whatever process, ends by touching
+ * data.mdb's times once it is visible (notify_commit() in lmdb_store.c), and
+ * inotify reports that to watchers in every process on this machine. So:
+ * watch the file, then check the bounds, and check again after each event.
+ * Watching before the first check means a commit between the check and
+ * poll() still wakes us. No polling loop, no CPU while nothing is written.
+ * When an event brings no change (LMDB's own writes come just before the
+ * commit is visible), one more check follows after a short pause, so that a
+ * writer that died between its commit and its touch cannot leave us
+ * asleep past a visible record while the store stays quiet.
  */
 int journal__lmdb_wait(journal *j, journal_pos pos, int timeout_ms)
 {
@@ -442,9 +454,9 @@ int journal__lmdb_wait(journal *j, journal_pos pos, int timeout_ms)
     struct pollfd pfd;
     int64_t deadline = timeout_ms >= 0 ? now_ms() + timeout_ms : -1;
     journal_pos end;
-    int rc, fd;
+    int rc, fd, settle = 0;
 
-    rc = journal__lmdb_bounds(j, NULL, &end);
+    rc = end_of(j, &end);
     if (rc != 0 || end > pos)
         return rc;
     if (timeout_ms == 0)
@@ -452,15 +464,15 @@ int journal__lmdb_wait(journal *j, journal_pos pos, int timeout_ms)
     fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     if (fd < 0)
         return -errno;
-    if (inotify_add_watch(fd, ls_of(j)->datafile, IN_MODIFY) < 0) {
+    if (inotify_add_watch(fd, ls_of(j)->datafile, IN_MODIFY | IN_ATTRIB) < 0) {
         rc = -errno;
         goto out;
     }
     pfd.fd = fd;
     pfd.events = POLLIN;
     for (;;) {
-        int wait_ms = -1;
-        if ((rc = journal__lmdb_bounds(j, NULL, &end)) != 0 || end > pos)
+        int wait_ms = settle ? 10 : -1;
+        if ((rc = end_of(j, &end)) != 0 || end > pos)
             break;
         if (deadline >= 0) {
             int64_t left = deadline - now_ms();
@@ -468,13 +480,15 @@ int journal__lmdb_wait(journal *j, journal_pos pos, int timeout_ms)
                 rc = -ETIMEDOUT;
                 break;
             }
-            wait_ms = left > 1000000000 ? 1000000000 : (int)left;
+            if (wait_ms < 0 || left < wait_ms)
+                wait_ms = left > 1000000000 ? 1000000000 : (int)left;
         }
         rc = poll(&pfd, 1, wait_ms);
         if (rc < 0) {
             rc = -errno;
             break;
         }
+        settle = rc > 0;
         /* Drain the events: what matters is only that something changed. */
         while (read(fd, buf, sizeof buf) > 0)
             ;

@@ -282,6 +282,21 @@ static void grow_early(struct lmdb_store *ls)
     grow(ls, info.me_mapsize, 0, 0);
 }
 
+/*
+ * Tells journal_wait() in every process that a commit is visible. LMDB's
+ * last write to data.mdb (the meta page) comes before the commit becomes
+ * visible to readers (the transaction id in the lock file, a memory write
+ * that inotify cannot see): a waiter woken by that write may still read the
+ * old state. Touching the file's times after the commit wakes it again, at
+ * the cost of one system call per commit, no I/O.
+ */
+static void notify_commit(struct lmdb_store *ls)
+{
+    int fd;
+    if (mdb_env_get_fd(ls->env, &fd) == 0)
+        futimens(fd, NULL);
+}
+
 int journal__write(struct lmdb_store *ls, int (*body)(MDB_txn *txn, void *arg), void *arg)
 {
     MDB_txn *txn;
@@ -307,8 +322,10 @@ int journal__write(struct lmdb_store *ls, int (*body)(MDB_txn *txn, void *arg), 
             return rc;
     }
     journal__gate_leave(ls);
-    if (rc == 0)
+    if (rc == 0) {
+        notify_commit(ls);
         grow_early(ls);
+    }
     return journal__from_mdb(rc);
 }
 
