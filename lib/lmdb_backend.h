@@ -22,9 +22,10 @@ struct lmdb_store {
     struct journal_store base;
     MDB_env *env;
     MDB_dbi records, catalog, meta;
-    char *datafile;   /* path of data.mdb, for journal_wait() */
-    uint64_t max_map; /* 0: no limit */
-    unsigned psize;   /* LMDB page size */
+    char *datafile;                    /* path of data.mdb, for journal_wait() */
+    uint64_t max_map;                  /* 0: no limit */
+    unsigned psize;                    /* LMDB page size */
+    atomic_uint_fast64_t checked_pgno; /* last page in use at the last reader check */
 
     /*
      * The map gate. LMDB may remap the file only while no transaction of

@@ -269,12 +269,23 @@ int journal__adopt_map(struct lmdb_store *ls)
     return grow(ls, map_size(ls), 1, 1);
 }
 
-/* Grows the map while it is at most half full, when no call would have to
- * wait for it, so that growing while snapshots are open is rare. */
-static void grow_early(struct lmdb_store *ls)
+/*
+ * After each commit: clear the reader slots of dead processes whenever the
+ * data has grown by an eighth since the last look (a dead reader's slot
+ * pins the pages of its snapshot, so the file would grow for ever), and
+ * grow the map while it is at most half full, when no call would have to
+ * wait for it, so that growing while snapshots are open is rare.
+ */
+static void after_commit(struct lmdb_store *ls)
 {
     MDB_envinfo info;
+    uint64_t seen;
     mdb_env_info(ls->env, &info);
+    seen = atomic_load_explicit(&ls->checked_pgno, memory_order_relaxed);
+    if (info.me_last_pgno > seen + 64 + seen / 8) {
+        atomic_store_explicit(&ls->checked_pgno, info.me_last_pgno, memory_order_relaxed);
+        mdb_reader_check(ls->env, NULL);
+    }
     if ((info.me_last_pgno + 1) * (uint64_t)ls->psize * 2 <= info.me_mapsize)
         return;
     if (ls->max_map && info.me_mapsize >= ls->max_map)
@@ -324,7 +335,7 @@ int journal__write(struct lmdb_store *ls, int (*body)(MDB_txn *txn, void *arg), 
     journal__gate_leave(ls);
     if (rc == 0) {
         notify_commit(ls);
-        grow_early(ls);
+        after_commit(ls);
     }
     return journal__from_mdb(rc);
 }
