@@ -39,12 +39,14 @@ endif
 # Flags the library needs, kept apart from CFLAGS so a user's CFLAGS cannot
 # drop them. pkg-config runs when a recipe needs it (these are recursive
 # variables), after the dependency step has installed what was missing.
-REQ_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -pthread -Iinclude $(SANFLAGS)
+REQ_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -pthread -Iinclude $(PG_CFLAGS) $(SANFLAGS)
 LMDB_CFLAGS = $(shell $(PKG_CONFIG) --cflags lmdb)
 LMDB_LIBS = $(shell $(PKG_CONFIG) --libs lmdb)
+PG_CFLAGS = $(shell $(PKG_CONFIG) --cflags libpq)
+PG_LIBS = $(shell $(PKG_CONFIG) --libs libpq)
 CRITERION_CFLAGS = $(shell $(PKG_CONFIG) --cflags criterion)
 CRITERION_LIBS = $(shell $(PKG_CONFIG) --libs criterion)
-LIBS = $(LMDB_LIBS) -pthread
+LIBS = $(LMDB_LIBS) $(PG_LIBS) -pthread
 
 LIB_SRC := $(sort $(wildcard lib/*.c))
 LIB_OBJ := $(LIB_SRC:lib/%.c=$(B)/lib/%.o)
@@ -54,7 +56,11 @@ LIB_HDR := include/journal.h $(wildcard lib/*.h)
 # Every tools/NAME.c is a program build/bin/NAME; journal-bench also links
 # SQLite (its comparison) and LMDB directly (its floor).
 TOOL_SRC := $(sort $(wildcard tools/*.c))
-TOOLS := $(TOOL_SRC:tools/%.c=$(B)/bin/%)
+TOOLS := $(filter-out $(B)/bin/journal-bench,$(TOOL_SRC:tools/%.c=$(B)/bin/%))
+BENCH := $(B)/bin/journal-bench
+# What make install installs: the tools, not the demo.
+INSTALL_TOOLS := $(filter-out $(B)/bin/journal-demo,$(TOOLS))
+INSTALL_MAN := $(filter-out tools/journal-bench.1,$(wildcard tools/*.1))
 EXAMPLE_SRC := $(sort $(wildcard examples/*.c))
 EXAMPLES := $(EXAMPLE_SRC:examples/%.c=$(B)/examples/%)
 
@@ -66,7 +72,7 @@ TEST_BIN := $(B)/tests/journal-tests
 
 DEPS_STAMP := $(B)/.deps-build
 
-.PHONY: all lib tools examples demo test check valgrind bench install uninstall clean deps deps-test format
+.PHONY: all lib tools examples demo test check valgrind bench install uninstall clean deps deps-test deps-bench format
 
 all: lib tools
 
@@ -136,12 +142,13 @@ TEST_ENV = JOURNAL_TEST_BIN=$(CURDIR)/$(B)/bin JOURNAL_TEST_EXAMPLES=$(CURDIR)/$
 	JOURNAL_TEST_SRC=$(CURDIR) JOURNAL_TEST_BUILD=$(CURDIR)/$(B)
 CRITERION_JOBS ?= 2
 
-test: deps-test lib tools examples $(TEST_BIN)
+test: deps-test lib tools examples $(BENCH) $(TEST_BIN)
 	$(TEST_ENV) $(TEST_BIN) --jobs=$(CRITERION_JOBS)
+	$(TEST_ENV) tools/pg-server.sh run $(CURDIR)/$(B)/pg -- $(TEST_BIN) --jobs=$(CRITERION_JOBS)
 
 check: test
 
-valgrind: deps-test lib tools examples $(TEST_BIN)
+valgrind: deps-test lib tools examples $(BENCH) $(TEST_BIN)
 	$(TEST_ENV) JOURNAL_TEST_VALGRIND=1 valgrind --quiet --error-exitcode=99 --leak-check=full \
 		--errors-for-leak-kinds=definite --trace-children=yes --child-silent-after-fork=no \
 		--trace-children-skip='*/python3*,*/sh,*/bash' \
@@ -149,18 +156,19 @@ valgrind: deps-test lib tools examples $(TEST_BIN)
 
 # ---------------------------------------------------------------- bench
 
-bench: $(B)/bin/journal-bench
-	@tools/deps.sh bench
+deps-bench:
+	@tools/deps.sh build bench
+
+$(BENCH): | deps-bench
+
+bench: $(BENCH)
 	$(B)/bin/journal-bench --csv $(B)/bench.csv --plot $(B)/bench.png
 
 # ---------------------------------------------------------------- install
 
-$(B)/journal.pc: journal.pc.in include/journal.h
-	@mkdir -p $(@D)
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
-		-e 's|@VERSION@|$(VERSION)|' $< > $@
-
-install: lib tools $(B)/journal.pc
+# journal.pc is written at install time, so that it always names the
+# PREFIX of this install.
+install: lib tools
 	install -d $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR) \
 		$(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
 	install -m 0644 include/journal.h $(DESTDIR)$(INCLUDEDIR)/journal.h
@@ -168,19 +176,65 @@ install: lib tools $(B)/journal.pc
 	install -m 0755 $(B)/libjournal.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libjournal.so.$(VERSION)
 	ln -sf libjournal.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
 	ln -sf libjournal.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libjournal.so
-	install -m 0644 $(B)/journal.pc $(DESTDIR)$(PKGCONFIGDIR)/journal.pc
-	for t in $(filter-out $(B)/bin/journal-demo,$(TOOLS)); do install -m 0755 $$t $(DESTDIR)$(BINDIR)/; done
-	for m in $(wildcard tools/*.1); do install -m 0644 $$m $(DESTDIR)$(MANDIR)/man1/; done
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+		-e 's|@VERSION@|$(VERSION)|' journal.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/journal.pc
+	for t in $(INSTALL_TOOLS); do install -m 0755 $$t $(DESTDIR)$(BINDIR)/; done
+	for m in $(INSTALL_MAN); do install -m 0644 $$m $(DESTDIR)$(MANDIR)/man1/; done
 
 uninstall:
 	rm -f $(DESTDIR)$(INCLUDEDIR)/journal.h $(DESTDIR)$(LIBDIR)/libjournal.a \
 		$(DESTDIR)$(LIBDIR)/libjournal.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME) \
 		$(DESTDIR)$(LIBDIR)/libjournal.so $(DESTDIR)$(PKGCONFIGDIR)/journal.pc
-	for t in $(notdir $(filter-out $(B)/bin/journal-demo,$(TOOLS))); do rm -f $(DESTDIR)$(BINDIR)/$$t; done
-	for m in $(notdir $(wildcard tools/*.1)); do rm -f $(DESTDIR)$(MANDIR)/man1/$$m; done
+	for t in $(notdir $(INSTALL_TOOLS)); do rm -f $(DESTDIR)$(BINDIR)/$$t; done
+	for m in $(notdir $(INSTALL_MAN)); do rm -f $(DESTDIR)$(MANDIR)/man1/$$m; done
 
 format:
 	clang-format -i include/*.h lib/*.[ch] tests/*.[ch] tools/*.c $(wildcard examples/*.c)
 
 clean:
 	rm -rf build
+
+# ---------------------------------------------------------------- faults and fuzzing
+# (tests/faultshim.c, tests/fault_driver.c, tests/fuzz/; see tests/test_faults.c)
+#
+#   make fault-all                 the fault tests with every N, not a sample
+#   make fuzz                      build the libFuzzer target with clang
+#   make fuzz-run FUZZ_SECONDS=60  run it on a copy of tests/fuzz/corpus
+
+FAULT_SHIM := $(B)/tests/faultshim.so
+FAULT_DRIVER := $(B)/tests/fault_driver
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_FLAGS := -g -O1 -std=c11 -D_GNU_SOURCE -Wall -Wextra -pthread -Iinclude \
+	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+
+.PHONY: fault-all fuzz fuzz-run
+
+# The shim is never sanitized: it sits in front of the sanitizer runtime.
+$(FAULT_SHIM): tests/faultshim.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -std=c11 -D_GNU_SOURCE -Wall -Wextra -fPIC -shared -o $@ $< -ldl -pthread
+
+$(FAULT_DRIVER): tests/fault_driver.c $(B)/libjournal.a include/journal.h
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(REQ_CFLAGS) -o $@ $< $(B)/libjournal.a $(LDFLAGS) $(LIBS)
+
+# The test binary runs both (tests/test_faults.c).
+test valgrind: $(FAULT_SHIM) $(FAULT_DRIVER)
+
+fault-all: deps-test $(TEST_BIN) $(FAULT_SHIM) $(FAULT_DRIVER)
+	$(TEST_ENV) JOURNAL_TEST_FAULT_ALL=1 $(TEST_BIN) --filter 'faults/*' --jobs=$(CRITERION_JOBS)
+
+fuzz: $(B)/fuzz/fuzz_ops
+
+$(B)/fuzz/fuzz_ops: tests/fuzz/fuzz_ops.c $(LIB_SRC) $(LIB_HDR) | $(DEPS_STAMP)
+	@tools/deps.sh fuzz
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_FLAGS) $(LMDB_CFLAGS) $(PG_CFLAGS) -o $@ tests/fuzz/fuzz_ops.c $(LIB_SRC) $(LIBS)
+
+fuzz-run: fuzz
+	rm -rf $(B)/fuzz/corpus
+	mkdir -p $(B)/fuzz/corpus
+	cp tests/fuzz/corpus/* $(B)/fuzz/corpus/
+	$(B)/fuzz/fuzz_ops -max_total_time=$(FUZZ_SECONDS) -timeout=30 -max_len=4096 \
+		-artifact_prefix=$(B)/fuzz/ $(B)/fuzz/corpus

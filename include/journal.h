@@ -51,11 +51,16 @@
  * - The memory map grows by itself. Growing it in a process means mapping
  *   the file again, which is possible only while no snapshot and no
  *   journal_range() of that process is open. The library grows the map
- *   early, while it is half full, whenever that is the case. If the map is
- *   full and snapshots of the calling process stay open for a whole second,
- *   the write returns JOURNAL_EBUSY instead of invalidating their pointers.
- *   With the default map size (1 GiB, doubled at each step) this needs a
- *   store that has grown by half its map while snapshots were always open.
+ *   early, while it is half full, whenever that is the case. A process must
+ *   also map again when other processes have grown the data past its map.
+ *   When it must and snapshots of the process stay open for a whole second,
+ *   the call returns JOURNAL_EBUSY instead of invalidating their pointers:
+ *   a write when the map is full, and any read (bounds, get, range,
+ *   snapshot begin or renew) when other processes grew the data past this
+ *   process's map. Reads through the open snapshots keep working, and all
+ *   calls work again once the snapshots end. With the default map size
+ *   (1 GiB, doubled at each step) this needs a store that has grown by half
+ *   its map while snapshots were always open.
  * - Store handles are limited by the threads' keys of the process
  *   (PTHREAD_KEYS_MAX, 1024 on glibc), as in LMDB: open stores once.
  * - A store lives on a local file system. LMDB's locking does not work over
@@ -131,7 +136,7 @@ typedef struct journal_snapshot journal_snapshot;
 #define JOURNAL_EFULL (-29004)      /**< the store reached opts.max_size */
 #define JOURNAL_ECORRUPT (-29005)   /**< the files are damaged, or are not a journal store */
 #define JOURNAL_EVERSION (-29006)   /**< the store was written in an on-disk format this library does not know */
-#define JOURNAL_EBUSY (-29007)      /**< the store still has open journals or snapshots */
+#define JOURNAL_EBUSY (-29007)      /**< the store still has open journals or snapshots (see CAVEATS too) */
 #define JOURNAL_EREADONLY (-29008)  /**< a write to a store opened with JOURNAL_RDONLY */
 #define JOURNAL_EREADERS (-29009)   /**< every reader slot of the store is in use (see max_readers) */
 #define JOURNAL_EFORK (-29010)      /**< a handle used in a child process after fork() */
@@ -359,8 +364,8 @@ JOURNAL_API const char *journal_name(const journal *j);
  * ^A new journal is [0, 0). ^After every record is truncated,
  * begin == end == the old end, also after the store is reopened.
  * Either out-pointer may be NULL.
- * @return 0, -EINVAL (NULL j), JOURNAL_EFORK, JOURNAL_EREADERS, or
- * JOURNAL_ECORRUPT.
+ * @return 0, -EINVAL (NULL j), JOURNAL_EFORK, JOURNAL_EREADERS,
+ * JOURNAL_ECORRUPT, or JOURNAL_EBUSY (see CAVEATS, map growth).
  */
 JOURNAL_API int journal_bounds(journal *j, journal_pos *begin, journal_pos *end);
 
@@ -371,7 +376,7 @@ JOURNAL_API int journal_bounds(journal *j, journal_pos *begin, journal_pos *end)
  * @param[out] len its length.
  * @return 0, or JOURNAL_ENOTFOUND (pos outside [begin, end), UINT64_MAX
  * included), -EINVAL (NULL argument), -ENOMEM, JOURNAL_EFORK,
- * JOURNAL_EREADERS, JOURNAL_ECORRUPT. *rec and *len are set only on success.
+ * JOURNAL_EREADERS, JOURNAL_ECORRUPT, JOURNAL_EBUSY (see CAVEATS). *rec and *len are set only on success.
  */
 JOURNAL_API int journal_get(journal *j, journal_pos pos, void **rec, size_t *len);
 
@@ -383,8 +388,8 @@ JOURNAL_API int journal_get(journal *j, journal_pos pos, void **rec, size_t *len
  * truncate on the same journal included, without deadlock.
  * @return 0 (also when fn returned JOURNAL_STOP), JOURNAL_ENOTFOUND (`from`
  * outside [begin, end); fn is never called), -EINVAL (NULL j or fn),
- * JOURNAL_EFORK, JOURNAL_EREADERS, JOURNAL_ECORRUPT, or the negative value
- * fn returned.
+ * JOURNAL_EFORK, JOURNAL_EREADERS, JOURNAL_ECORRUPT, JOURNAL_EBUSY (see
+ * CAVEATS), or the negative value fn returned.
  */
 JOURNAL_API int journal_range(journal *j, journal_pos from, journal_range_fn fn, void *arg);
 
@@ -449,7 +454,8 @@ JOURNAL_API int journal_wait(journal *j, journal_pos pos, int timeout_ms);
  * A snapshot uses one reader slot of the store until it ends. It may be
  * used by one thread at a time, and may move between threads.
  * @return 0, -EINVAL, -ENOMEM, JOURNAL_EFORK, JOURNAL_EREADERS (every slot
- * in use even after reclaiming those of dead processes), JOURNAL_ECORRUPT.
+ * in use even after reclaiming those of dead processes), JOURNAL_ECORRUPT,
+ * JOURNAL_EBUSY (see CAVEATS).
  */
 JOURNAL_API int journal_snapshot_begin(journal *j, journal_snapshot **out);
 

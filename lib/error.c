@@ -18,7 +18,7 @@ static const char *const messages[] = {
     "JOURNAL_EFULL: the store reached its maximum size",
     "JOURNAL_ECORRUPT: the store is damaged or is not a journal store",
     "JOURNAL_EVERSION: the store uses an on-disk format this library does not know",
-    "JOURNAL_EBUSY: the store still has open journals or snapshots",
+    "JOURNAL_EBUSY: open journals or snapshots prevent it (closing the store, or remapping a grown store)",
     "JOURNAL_EREADONLY: the store was opened read-only",
     "JOURNAL_EREADERS: every reader slot of the store is in use",
     "JOURNAL_EFORK: handle used in a child process after fork()",

@@ -98,6 +98,10 @@ void journal__gate_leave(struct lmdb_store *ls);
 int journal__read_begin(struct lmdb_store *ls, MDB_txn **txn);
 void journal__read_end(struct lmdb_store *ls, MDB_txn *txn);
 
+/* Takes a just (re)started read transaction again while LMDB may have given
+ * it a state newer than its id (see lmdb_store.c). 0 or an LMDB code. */
+int journal__read_settle(struct lmdb_store *ls, MDB_txn *txn);
+
 /* A read transaction of its own (for snapshots), outside the gate's
  * accounting, which the caller does. */
 int journal__txn_new_read(struct lmdb_store *ls, MDB_txn **txn);

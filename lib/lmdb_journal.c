@@ -509,7 +509,7 @@ static struct lmdb_snapshot *snap_of(journal_snapshot *snap)
 /* Starts (or renews) the snapshot's transaction and reads its bounds.
  * On success the snapshot is inside the gate; on failure it is outside and
  * holds no transaction. */
-static int snap_start(struct lmdb_snapshot *s, int renew)
+static int snap_start(struct lmdb_snapshot *s)
 {
     journal *j = s->base.j;
     struct lmdb_store *ls = ls_of(j);
@@ -517,7 +517,10 @@ static int snap_start(struct lmdb_snapshot *s, int renew)
 
     for (;;) {
         journal__gate_enter(ls);
-        rc = renew ? mdb_txn_renew(s->txn) : journal__txn_new_read(ls, &s->txn);
+        /* After a failed settle the transaction is reset: renew it. */
+        rc = s->txn ? mdb_txn_renew(s->txn) : journal__txn_new_read(ls, &s->txn);
+        if (rc == 0)
+            rc = journal__read_settle(ls, s->txn);
         if (rc != MDB_MAP_RESIZED)
             break;
         journal__gate_leave(ls);
@@ -545,7 +548,7 @@ int journal__lmdb_snap_begin(journal *j, journal_snapshot **out)
     if (!s)
         return -ENOMEM;
     s->base.j = j;
-    rc = snap_start(s, 0);
+    rc = snap_start(s);
     if (rc != 0) {
         free(s);
         return rc;
@@ -601,7 +604,7 @@ int journal__lmdb_snap_renew(journal_snapshot *snap)
      * gets its chance, and pointers of the old state die here anyway. */
     mdb_txn_reset(s->txn);
     journal__gate_leave(ls);
-    return snap_start(s, 1);
+    return snap_start(s);
 }
 
 void journal__lmdb_snap_end(journal_snapshot *snap)

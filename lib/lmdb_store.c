@@ -356,10 +356,34 @@ static int txn_begin_read(struct lmdb_store *ls, MDB_txn **txn)
     return rc;
 }
 
+/*
+ * LMDB 0.9 lets a reader that is pre-empted between reading the latest
+ * transaction id and copying that meta page copy a newer meta, written
+ * into the same slot two commits later, before that commit is published:
+ * its next transaction would then see an older state than this one. So
+ * when the meta pages already show a commit two past the transaction's
+ * id, take the transaction again. This narrows the window to a meta write
+ * racing with the copy itself.
+ */
+int journal__read_settle(struct lmdb_store *ls, MDB_txn *txn)
+{
+    MDB_envinfo info;
+    int rc = 0;
+    for (int tries = 0; tries < 64; tries++) {
+        mdb_env_info(ls->env, &info);
+        if (mdb_txn_id(txn) + 1 >= info.me_last_txnid)
+            break;
+        mdb_txn_reset(txn);
+        if ((rc = mdb_txn_renew(txn)) != 0)
+            break;
+    }
+    return rc;
+}
+
 int journal__read_begin(struct lmdb_store *ls, MDB_txn **out)
 {
     struct lmdb_tnode *n;
-    MDB_txn *txn;
+    MDB_txn *txn, *temp = NULL;
     int rc;
 
     for (;;) {
@@ -376,6 +400,14 @@ int journal__read_begin(struct lmdb_store *ls, MDB_txn **out)
             rc = txn_begin_read(ls, &txn);
             if (rc == 0 && n->ntxn < LMDB_TXN_DEPTH)
                 n->txn[n->ntxn++] = txn;
+            else if (rc == 0)
+                temp = txn; /* past the depth: a transaction of its own */
+        }
+        if (rc == 0)
+            rc = journal__read_settle(ls, txn);
+        if (rc != 0 && temp) {
+            mdb_txn_abort(temp);
+            temp = NULL;
         }
         if (rc == 0) {
             n->depth++;

@@ -19,9 +19,9 @@ need_glob() { for f in $1; do [ -e "$f" ] && return 0; done; missing="$missing $
 need_cmd pkg-config pkg-config
 for set in "${@:-build}"; do
     case "$set" in
-    build) need_cmd cc gcc; need_cmd make make; need_pc lmdb liblmdb-dev ;;
+    build) need_cmd cc gcc; need_cmd make make; need_pc lmdb liblmdb-dev; need_pc libpq libpq-dev ;;
     test) need_pc criterion libcriterion-dev; need_cmd python3 python3
-          need_cmd valgrind valgrind ;;
+          need_cmd valgrind valgrind; need_pc sqlite3 libsqlite3-dev ;;
     bench) need_pc sqlite3 libsqlite3-dev; need_cmd gnuplot gnuplot-nox ;;
     pg) need_pc libpq libpq-dev; need_file /usr/lib/postgresql postgresql ;;
     fuzz) need_cmd clang clang

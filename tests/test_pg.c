@@ -1,0 +1,670 @@
+/*
+ * test_pg.c - what only the PostgreSQL backend has: stores as schemas of
+ * one database, many connections racing, connections killed by the
+ * server, a server going away and coming back, and the URL's own
+ * parameter. The rest of the contract is the conformance suite, which
+ * runs against PostgreSQL too (make test runs the binary twice).
+ *
+ * Every test here skips unless JOURNAL_TEST_BACKEND=pg.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util.h"
+
+/* The message of the last failure in this thread (lib/pg.c); NULL names
+ * the last failed journal_store_open(). Not public API yet. */
+const char *journal__pg_errmsg(const journal_store *s);
+
+TestSuite(pg, .init = tu_setup, .fini = tu_teardown);
+
+static void require_pg(void)
+{
+    if (tu_is_lmdb())
+        cr_skip_test("PostgreSQL-specific; JOURNAL_TEST_BACKEND is not pg");
+}
+
+/* The server's own URL (no journal_schema): for the tests' admin work. */
+static PGconn *admin(void)
+{
+    const char *url = getenv("JOURNAL_TEST_PG_URL");
+    PGconn *pg;
+    cr_assert_not_null(url, "JOURNAL_TEST_BACKEND=pg needs JOURNAL_TEST_PG_URL");
+    pg = PQconnectdb(url);
+    cr_assert_eq(PQstatus(pg), CONNECTION_OK, "admin connection: %s", PQerrorMessage(pg));
+    return pg;
+}
+
+static void admin_exec(PGconn *pg, const char *sql)
+{
+    PGresult *r = PQexec(pg, sql);
+    ExecStatusType st = PQresultStatus(r);
+    cr_assert(st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK, "%s: %s", sql, PQresultErrorMessage(r));
+    PQclear(r);
+}
+
+/* The schema a tu_store() URL names. */
+static const char *schema_of(const char *url)
+{
+    const char *p = strstr(url, "journal_schema=");
+    cr_assert_not_null(p);
+    return p + strlen("journal_schema=");
+}
+
+static int open_url(const char *url, unsigned flags, journal_store **s)
+{
+    journal_options o = {0};
+    o.flags = flags;
+    return journal_store_open(url, &o, s);
+}
+
+static void append_str(journal *j, journal_pos pos, const char *rec)
+{
+    int rc = journal_append(j, pos, rec, strlen(rec));
+    cr_assert_eq(rc, 0, "append at %llu: %s", (unsigned long long)pos, journal_strerror(rc));
+}
+
+static void assert_bounds(journal *j, journal_pos begin, journal_pos end)
+{
+    journal_pos b = 1234, e = 5678;
+    int rc = journal_bounds(j, &b, &e);
+    cr_assert_eq(rc, 0, "bounds: %s", journal_strerror(rc));
+    cr_assert_eq(b, begin, "begin %llu, expected %llu", (unsigned long long)b, (unsigned long long)begin);
+    cr_assert_eq(e, end, "end %llu, expected %llu", (unsigned long long)e, (unsigned long long)end);
+}
+
+static void assert_str(journal *j, journal_pos pos, const char *want)
+{
+    void *rec = NULL;
+    size_t len = 0;
+    int rc = journal_get(j, pos, &rec, &len);
+    cr_assert_eq(rc, 0, "get %llu: %s", (unsigned long long)pos, journal_strerror(rc));
+    cr_assert_eq(len, strlen(want), "get %llu: length %zu, expected %zu", (unsigned long long)pos, len, strlen(want));
+    cr_assert_arr_eq(rec, want, len, "get %llu: wrong bytes", (unsigned long long)pos);
+    free(rec);
+}
+
+static int count_journal(void *arg, const char *name, journal_pos begin, journal_pos end)
+{
+    (void)name;
+    (void)begin;
+    (void)end;
+    ++*(int *)arg;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+
+Test(pg, two_stores_in_one_database_do_not_see_each_other)
+{
+    journal_store *a, *b, *ro;
+    journal *ja, *jb, *jx;
+    int na = 0, nb = 0;
+    require_pg();
+    a = tu_open_store(tu_store(), 0);
+    b = tu_open_store(tu_store(), 0);
+    ja = tu_open_journal(a, "j");
+    jb = tu_open_journal(b, "j");
+    jx = tu_open_journal(a, "only-in-a");
+    append_str(ja, 0, "a0");
+    append_str(ja, 1, "a1");
+    append_str(jb, 0, "b0");
+    assert_bounds(ja, 0, 2);
+    assert_bounds(jb, 0, 1);
+    assert_str(ja, 0, "a0");
+    assert_str(jb, 0, "b0");
+    cr_assert_eq(journal_store_list(a, count_journal, &na), 0);
+    cr_assert_eq(journal_store_list(b, count_journal, &nb), 0);
+    cr_assert_eq(na, 2);
+    cr_assert_eq(nb, 1);
+    /* b's schema has no journal "only-in-a": a read-only handle on it
+     * cannot find it. */
+    cr_assert_eq(open_url(journal_store_path(b), JOURNAL_RDONLY, &ro), 0);
+    cr_assert_eq(journal_open(ro, "only-in-a", &jx), -ENOENT);
+    cr_assert_eq(journal_store_close(ro), 0);
+    journal_close(jx);
+    journal_close(ja);
+    journal_close(jb);
+    cr_assert_eq(journal_store_close(a), 0);
+    cr_assert_eq(journal_store_close(b), 0);
+}
+
+/* ------------------------------------------------------------------ */
+
+enum { RACERS = 6, PER_RACER = 40 };
+
+struct racer {
+    const char *url;
+    int id;
+    unsigned conflicts;
+};
+
+/* Each racer has a store handle, so connections, of its own, as a process
+ * on another host would: append "id:i" at the end, retry on conflict. */
+static void *race(void *arg)
+{
+    struct racer *r = arg;
+    journal_store *s = NULL;
+    journal *j = NULL;
+    char rec[32];
+    int rc = open_url(r->url, 0, &s);
+    if (rc == 0)
+        rc = journal_open(s, "race", &j);
+    for (int i = 0; rc == 0 && i < PER_RACER; i++) {
+        journal_pos end;
+        snprintf(rec, sizeof rec, "%d:%d", r->id, i);
+        do {
+            rc = journal_bounds(j, NULL, &end);
+            if (rc == 0)
+                rc = journal_append(j, end, rec, strlen(rec));
+            r->conflicts += rc == JOURNAL_ECONFLICT;
+        } while (rc == JOURNAL_ECONFLICT);
+    }
+    journal_close(j);
+    journal_store_close(s);
+    return (void *)(intptr_t)rc;
+}
+
+static int collect(void *arg, journal_pos pos, const void *rec, size_t len)
+{
+    int(*seen)[PER_RACER] = arg, id, i;
+    char buf[32];
+    cr_assert_lt(len, sizeof buf);
+    memcpy(buf, rec, len);
+    buf[len] = '\0';
+    cr_assert_eq(sscanf(buf, "%d:%d", &id, &i), 2, "record %llu: %s", (unsigned long long)pos, buf);
+    cr_assert(id >= 0 && id < RACERS && i >= 0 && i < PER_RACER, "record %llu: %s", (unsigned long long)pos, buf);
+    /* A racer's records come in its order: i follows the one before. */
+    for (int k = 0; k < i; k++)
+        cr_assert(seen[id][k], "record %llu: %s before %d:%d", (unsigned long long)pos, buf, id, k);
+    cr_assert_not(seen[id][i], "record %s twice", buf);
+    seen[id][i] = 1;
+    return 0;
+}
+
+Test(pg, racing_connections_append_every_record_exactly_once, .timeout = 120)
+{
+    const char *url;
+    pthread_t t[RACERS];
+    struct racer r[RACERS];
+    int seen[RACERS][PER_RACER] = {{0}};
+    unsigned conflicts = 0;
+    journal_store *s;
+    journal *j;
+    require_pg();
+    url = tu_store();
+    s = tu_open_store(url, 0);
+    j = tu_open_journal(s, "race");
+    for (int i = 0; i < RACERS; i++) {
+        r[i] = (struct racer){.url = url, .id = i};
+        cr_assert_eq(pthread_create(&t[i], NULL, race, &r[i]), 0);
+    }
+    for (int i = 0; i < RACERS; i++) {
+        void *rc;
+        pthread_join(t[i], &rc);
+        cr_assert_eq((int)(intptr_t)rc, 0, "racer %d: %s", i, journal_strerror((int)(intptr_t)rc));
+        conflicts += r[i].conflicts;
+    }
+    /* No gap, nothing lost, nothing doubled. */
+    assert_bounds(j, 0, RACERS * PER_RACER);
+    cr_assert_eq(journal_range(j, 0, collect, seen), 0);
+    for (int i = 0; i < RACERS; i++)
+        for (int k = 0; k < PER_RACER; k++)
+            cr_assert(seen[i][k], "record %d:%d is missing", i, k);
+    cr_log_info("%u conflicts among %d appends", conflicts, RACERS * PER_RACER);
+    cr_assert_eq(journal_store_check(s, NULL, NULL), 0);
+    journal_close(j);
+    cr_assert_eq(journal_store_close(s), 0);
+}
+
+/* ------------------------------------------------------------------ */
+
+enum { KILL_BATCH = 32, KILL_LEN = 2048, KILL_MAX_ACKS = 4096 };
+
+struct killed {
+    journal *j;
+    atomic_int stop;
+    /* Acknowledged batches: where each began and its seed. */
+    journal_pos at[KILL_MAX_ACKS];
+    unsigned nacks, nfailed;
+    int other_rc;
+};
+
+static void fill(char *buf, journal_pos pos)
+{
+    for (size_t i = 0; i < KILL_LEN; i++)
+        buf[i] = (char)(pos * 131 + i * 7);
+}
+
+/* Appends batches until told to stop; a batch whose connection the
+ * server killed fails and is retried at the end read afresh. */
+static void *kill_writer(void *arg)
+{
+    struct killed *k = arg;
+    static char bufs[KILL_BATCH][KILL_LEN];
+    journal_record recs[KILL_BATCH];
+    while (!atomic_load(&k->stop) && k->nacks < KILL_MAX_ACKS) {
+        journal_pos end;
+        int rc = journal_bounds(k->j, NULL, &end);
+        if (rc == 0) {
+            for (int i = 0; i < KILL_BATCH; i++) {
+                fill(bufs[i], end + (journal_pos)i);
+                recs[i] = (journal_record){bufs[i], KILL_LEN};
+            }
+            rc = journal_append_batch(k->j, end, recs, KILL_BATCH);
+        }
+        if (rc == 0) {
+            k->at[k->nacks++] = end;
+        } else if (rc == -ECONNRESET || rc == -EIO) {
+            k->nfailed++;
+        } else {
+            k->other_rc = rc;
+            break;
+        }
+    }
+    return NULL;
+}
+
+Test(pg, a_connection_killed_mid_transaction_loses_nothing_acknowledged, .timeout = 120)
+{
+    struct killed *k = calloc(1, sizeof *k);
+    char *url, appname[64], sql[256];
+    journal_store *s;
+    PGconn *pg;
+    pthread_t t;
+    unsigned kills = 0;
+    journal_snapshot *snap;
+    const void *rec;
+    size_t len;
+    char want[KILL_LEN];
+    require_pg();
+    cr_assert_not_null(k);
+    /* The writer's connections carry a name the killer looks for. */
+    snprintf(appname, sizeof appname, "jkill%ld", (long)getpid());
+    cr_assert(asprintf(&url, "%s&application_name=%s", tu_store(), appname) > 0);
+    s = tu_open_store(url, 0);
+    k->j = tu_open_journal(s, "j");
+    pg = admin();
+
+    /* A read transaction killed: the snapshot fails with a clear error
+     * and can only be ended; the next one works. */
+    append_str(k->j, 0, "first");
+    cr_assert_eq(journal_snapshot_begin(k->j, &snap), 0);
+    snprintf(sql, sizeof sql,
+             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '%s' "
+             "AND state = 'idle in transaction'",
+             appname);
+    admin_exec(pg, sql);
+    cr_assert_eq(journal_snapshot_get(snap, 0, &rec, &len), -ECONNRESET);
+    cr_assert_neq(strlen(journal__pg_errmsg(s)), 0);
+    journal_snapshot_end(snap);
+    assert_str(k->j, 0, "first");
+
+    /* Write transactions killed while they run. */
+    cr_assert_eq(pthread_create(&t, NULL, kill_writer, k), 0);
+    snprintf(sql, sizeof sql,
+             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = '%s' "
+             "AND state = 'active'",
+             appname);
+    for (int tries = 0; tries < 20000 && kills < 5 && k->other_rc == 0; tries++) {
+        PGresult *r = PQexec(pg, sql);
+        cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s", PQresultErrorMessage(r));
+        kills += (unsigned)atoi(PQgetvalue(r, 0, 0));
+        PQclear(r);
+    }
+    atomic_store(&k->stop, 1);
+    pthread_join(t, NULL);
+    PQfinish(pg);
+    cr_assert_eq(k->other_rc, 0, "writer: %s", journal_strerror(k->other_rc));
+    cr_assert_gt(kills, 0, "no write was ever caught running");
+    cr_log_info("%u kills, %u failed batches, %u acknowledged", kills, k->nfailed, k->nacks);
+
+    /* Every acknowledged batch is there, byte for byte, read through a
+     * new handle. */
+    journal_close(k->j);
+    cr_assert_eq(journal_store_close(s), 0);
+    s = tu_open_store(url, 0);
+    k->j = tu_open_journal(s, "j");
+    for (unsigned a = 0; a < k->nacks; a++) {
+        for (int i = 0; i < KILL_BATCH; i++) {
+            journal_pos pos = k->at[a] + (journal_pos)i;
+            void *got;
+            size_t n;
+            int rc = journal_get(k->j, pos, &got, &n);
+            cr_assert_eq(rc, 0, "acknowledged record %llu: %s", (unsigned long long)pos, journal_strerror(rc));
+            fill(want, pos);
+            cr_assert_eq(n, KILL_LEN);
+            cr_assert_arr_eq(got, want, KILL_LEN, "record %llu changed", (unsigned long long)pos);
+            free(got);
+        }
+    }
+    cr_assert_eq(journal_store_check(s, NULL, NULL), 0);
+    journal_close(k->j);
+    cr_assert_eq(journal_store_close(s), 0);
+    free(url);
+    free(k);
+}
+
+/* ------------------------------------------------------------------ */
+
+/* A private server for the tests that stop it, so that the tests running
+ * beside them keep theirs. Its directory must be short (Unix socket
+ * paths) and reachable by the postgres user, unlike tu_dir(). It is
+ * stopped by the suite's .fini, also when the test fails. */
+static char *server_dir;
+
+static void run_server_script(const char *verb, char **out)
+{
+    const char *src = getenv("JOURNAL_TEST_SRC");
+    char *cmd, *err = NULL;
+    int rc;
+    cr_assert(asprintf(&cmd, "'%s/tools/pg-server.sh' %s '%s'", src && *src ? src : ".", verb, server_dir) > 0);
+    rc = tu_run(cmd, out, &err);
+    cr_assert_eq(rc, 0, "%s: exit %d: %s", cmd, rc, err);
+    free(cmd);
+    free(err);
+}
+
+static char *private_server(void)
+{
+    const char *build = getenv("JOURNAL_TEST_BUILD");
+    char *out = NULL, *nl;
+    if (access("/usr/lib/postgresql", F_OK) != 0)
+        cr_skip_test("no PostgreSQL server installed here to stop and start");
+    cr_assert(asprintf(&server_dir, "%s/pg-private-%ld", build && *build ? build : "build", (long)getpid()) > 0);
+    run_server_script("start", &out);
+    nl = strchr(out, '\n');
+    if (nl)
+        *nl = '\0';
+    cr_assert(strncmp(out, "postgresql://", 13) == 0, "pg-server.sh start printed %s", out);
+    return out;
+}
+
+static void server_teardown(void)
+{
+    if (server_dir) {
+        char *cmd;
+        const char *src = getenv("JOURNAL_TEST_SRC");
+        if (asprintf(&cmd, "'%s/tools/pg-server.sh' stop '%s' && rm -rf '%s'", src && *src ? src : ".", server_dir,
+                     server_dir) > 0) {
+            tu_run(cmd, NULL, NULL);
+            free(cmd);
+        }
+        free(server_dir);
+        server_dir = NULL;
+    }
+    tu_teardown();
+}
+
+TestSuite(pg_server, .init = tu_setup, .fini = server_teardown);
+
+Test(pg_server, calls_fail_clearly_while_the_server_is_down_and_work_again_after, .timeout = 120)
+{
+    char *base, *url;
+    journal_store *s;
+    journal *j;
+    journal_snapshot *snap;
+    const void *rec;
+    size_t len;
+    journal_pos end = 0;
+    require_pg();
+    base = private_server();
+    cr_assert(asprintf(&url, "%s&journal_schema=restart", base) > 0);
+    s = tu_open_store(url, 0);
+    j = tu_open_journal(s, "j");
+    for (journal_pos i = 0; i < 10; i++)
+        append_str(j, i, "before");
+    cr_assert_eq(journal_snapshot_begin(j, &snap), 0);
+
+    run_server_script("stop", NULL);
+    cr_assert_eq(journal_bounds(j, NULL, &end), -ECONNREFUSED);
+    cr_assert_neq(strstr(journal__pg_errmsg(s), "connect"), NULL, "message: %s", journal__pg_errmsg(s));
+    cr_assert_eq(journal_append(j, 10, "x", 1), -ECONNREFUSED);
+    cr_assert_eq(journal_snapshot_get(snap, 0, &rec, &len), -ECONNRESET);
+    journal_snapshot_end(snap);
+
+    /* Back: the same handles work, on new connections, and nothing is
+     * lost. */
+    run_server_script("restart", NULL);
+    assert_bounds(j, 0, 10);
+    assert_str(j, 9, "before");
+    append_str(j, 10, "after");
+
+    /* Restarted under open handles: idle connections are found dead and
+     * replaced without an error. */
+    run_server_script("restart", NULL);
+    assert_bounds(j, 0, 11);
+    assert_str(j, 10, "after");
+    cr_assert_eq(journal_store_check(s, NULL, NULL), 0);
+    journal_close(j);
+    cr_assert_eq(journal_store_close(s), 0);
+    free(url);
+    free(base);
+}
+
+/* ------------------------------------------------------------------ */
+
+Test(pg, a_malformed_url_or_one_pointing_nowhere_gives_a_clear_error, .timeout = 60)
+{
+    static const struct {
+        const char *url;
+        int rc;
+    } cases[] = {
+        {"postgresql://[::1", -EINVAL},
+        {"postgresql:///postgres?nosuchoption=1", -EINVAL},
+        {"postgres://%zz/", -EINVAL},
+        {"postgresql:///postgres?host=/nonexistent-journal-test-dir", -ECONNREFUSED},
+        {"postgresql://127.0.0.1:1/postgres?connect_timeout=5", -ECONNREFUSED},
+    };
+    char *url;
+    journal_store *s = NULL;
+    int rc;
+    require_pg();
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        rc = journal_store_open(cases[i].url, NULL, &s);
+        cr_assert_eq(rc, cases[i].rc, "%s: %d (%s), expected %d", cases[i].url, rc, journal_strerror(rc), cases[i].rc);
+        cr_assert_null(s);
+        cr_assert_neq(strlen(journal__pg_errmsg(NULL)), 0, "%s: no message", cases[i].url);
+    }
+    /* The server is there but the database is not. */
+    cr_assert(asprintf(&url, "%s&dbname=no_such_journal_db", tu_store()) > 0);
+    rc = journal_store_open(url, NULL, &s);
+    cr_assert_eq(rc, -ENOENT, "%s: %s", url, journal_strerror(rc));
+    cr_assert_neq(strstr(journal__pg_errmsg(NULL), "no_such_journal_db"), NULL, "%s", journal__pg_errmsg(NULL));
+    free(url);
+}
+
+static int count_record(void *arg, journal_pos pos, const void *rec, size_t len)
+{
+    (void)pos;
+    (void)rec;
+    (void)len;
+    ++*(int *)arg;
+    return 0;
+}
+
+/* Every kind of statement once, on store s (whose schema name is as long
+ * as can be, so no statement text may be cut short). */
+static void exercise(journal_store *s)
+{
+    journal_record recs[2] = {{"b1", 2}, {"b2", 2}};
+    journal_snapshot *snap;
+    journal_stat st;
+    journal_store *c;
+    const void *rec;
+    size_t len;
+    int n = 0;
+    char *dest;
+    journal *j = tu_open_journal(s, "j");
+    append_str(j, 0, "r0");
+    cr_assert_eq(journal_append_batch(j, 1, recs, 2), 0);
+    cr_assert_eq(journal_wait(j, 2, 1000), 0);
+    cr_assert_eq(journal_wait(j, 3, 0), -ETIMEDOUT);
+    cr_assert_eq(journal_range(j, 0, count_record, &n), 0);
+    cr_assert_eq(n, 3);
+    cr_assert_eq(journal_snapshot_begin(j, &snap), 0);
+    cr_assert_eq(journal_snapshot_get(snap, 2, &rec, &len), 0);
+    cr_assert_eq(len, 2);
+    cr_assert_arr_eq(rec, "b2", 2);
+    cr_assert_eq(journal_snapshot_renew(snap), 0);
+    cr_assert_eq(journal_snapshot_range(snap, 1, count_record, &n), 0);
+    cr_assert_eq(n, 5);
+    journal_snapshot_end(snap);
+    cr_assert_eq(journal_truncate(j, 1), 0);
+    assert_bounds(j, 1, 3);
+    cr_assert_eq(journal_store_stat(s, &st), 0);
+    cr_assert_eq(st.format_version, JOURNAL_FORMAT_VERSION);
+    cr_assert_eq(st.journals, 1);
+    cr_assert_eq(st.records, 2);
+    cr_assert_eq(journal_store_check(s, NULL, NULL), 0);
+    cr_assert_eq(journal_store_sync(s), 0);
+    /* The copy's schema name is as long, too. */
+    cr_assert(asprintf(&dest, "%s", journal_store_path(s)) > 0);
+    dest[strlen(dest) - 1] = dest[strlen(dest) - 1] == 'x' ? 'y' : 'x';
+    cr_assert_eq(journal_store_copy(s, dest, 0), 0);
+    c = tu_open_store(dest, JOURNAL_RDONLY);
+    cr_assert_eq(journal_store_check(c, NULL, NULL), 0);
+    cr_assert_eq(journal_store_list(c, count_journal, &n), 0);
+    cr_assert_eq(n, 6);
+    cr_assert_eq(journal_store_close(c), 0);
+    free(dest);
+    journal_close(j);
+}
+
+Test(pg, journal_schema_with_bad_characters_gives_einval)
+{
+    static const char *const bad[] = {
+        "x;drop",        "a-b",     "a%20b",
+        "1abc",          "",        "a\"b",
+        "sch\xc3\xa9ma", "pg_mine", "a123456789a123456789a123456789a123456789a123456789a123456789abcd"};
+    const char *base = getenv("JOURNAL_TEST_PG_URL");
+    journal_store *s = NULL;
+    char *url, name[80];
+    int rc;
+    require_pg();
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        cr_assert(asprintf(&url, "%s%cjournal_schema=%s", base, strchr(base, '?') ? '&' : '?', bad[i]) > 0);
+        rc = journal_store_open(url, NULL, &s);
+        cr_assert_eq(rc, -EINVAL, "%s: %s", url, journal_strerror(rc));
+        cr_assert_null(s);
+        free(url);
+    }
+    /* Given twice: which one was meant is unclear. */
+    cr_assert(asprintf(&url, "%s&journal_schema=other", tu_store()) > 0);
+    cr_assert_eq(journal_store_open(url, NULL, &s), -EINVAL);
+    free(url);
+    /* 63 characters, mixed case: the longest name PostgreSQL keeps. */
+    snprintf(name, sizeof name, "Ab_%ld_%s", (long)getpid(), "123456789a123456789a123456789a123456789a123456789a123");
+    name[63] = '\0';
+    cr_assert(asprintf(&url, "%s%cjournal_schema=%s", base, strchr(base, '?') ? '&' : '?', name) > 0);
+    rc = open_url(url, JOURNAL_NOSYNC, &s); /* so that sync has work to do */
+    cr_assert_eq(rc, 0, "%s: %s", url, journal_strerror(rc));
+    exercise(s);
+    cr_assert_eq(journal_store_close(s), 0);
+    free(url);
+}
+
+Test(pg, a_read_only_open_of_a_missing_schema_gives_enoent_and_creates_nothing)
+{
+    const char *url;
+    journal_store *s = NULL;
+    PGconn *pg;
+    PGresult *r;
+    char sql[160];
+    require_pg();
+    url = tu_store();
+    cr_assert_eq(open_url(url, JOURNAL_RDONLY, &s), -ENOENT);
+    cr_assert_null(s);
+    pg = admin();
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM pg_namespace WHERE nspname = '%s'", schema_of(url));
+    r = PQexec(pg, sql);
+    cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK);
+    cr_assert_str_eq(PQgetvalue(r, 0, 0), "0");
+    PQclear(r);
+    PQfinish(pg);
+}
+
+Test(pg, an_unknown_format_version_gives_eversion)
+{
+    const char *url;
+    journal_store *s;
+    PGconn *pg;
+    char sql[160];
+    require_pg();
+    url = tu_store();
+    s = tu_open_store(url, 0);
+    cr_assert_eq(journal_store_close(s), 0);
+    pg = admin();
+    snprintf(sql, sizeof sql, "UPDATE \"%s\".meta SET value = '999' WHERE key = 'format'", schema_of(url));
+    admin_exec(pg, sql);
+    PQfinish(pg);
+    s = NULL;
+    cr_assert_eq(journal_store_open(url, NULL, &s), JOURNAL_EVERSION);
+    cr_assert_null(s);
+}
+
+Test(pg, a_schema_of_something_else_is_not_taken_over)
+{
+    const char *url;
+    journal_store *s = NULL;
+    PGconn *pg;
+    char sql[200];
+    require_pg();
+    url = tu_store();
+    pg = admin();
+    snprintf(sql, sizeof sql, "CREATE SCHEMA \"%1$s\"; CREATE TABLE \"%1$s\".mine (x int)", schema_of(url));
+    admin_exec(pg, sql);
+    PQfinish(pg);
+    cr_assert_eq(journal_store_open(url, NULL, &s), JOURNAL_ECORRUPT);
+    cr_assert_null(s);
+}
+
+Test(pg, copy_goes_to_a_new_schema_with_the_same_journals_bounds_and_records)
+{
+    const char *src = NULL, *dest;
+    journal_store *s, *d;
+    journal *j, *k;
+    require_pg();
+    src = tu_store();
+    dest = tu_store();
+    s = tu_open_store(src, 0);
+    j = tu_open_journal(s, "j");
+    k = tu_open_journal(s, "k");
+    for (journal_pos i = 0; i < 5; i++)
+        append_str(j, i, i % 2 ? "odd" : "even");
+    cr_assert_eq(journal_truncate(j, 2), 0);
+    append_str(k, 0, "k0");
+    cr_assert_eq(journal_store_copy(s, dest, 0), 0);
+    /* Onto a store, or into a directory: refused, nothing changed. */
+    cr_assert_eq(journal_store_copy(s, dest, 0), -EEXIST);
+    cr_assert_eq(journal_store_copy(s, tu_path("dir"), 0), -ENOTSUP);
+    journal_close(j);
+    journal_close(k);
+    cr_assert_eq(journal_store_close(s), 0);
+
+    d = tu_open_store(dest, 0);
+    j = tu_open_journal(d, "j");
+    k = tu_open_journal(d, "k");
+    assert_bounds(j, 2, 5);
+    assert_str(j, 2, "even");
+    assert_str(j, 3, "odd");
+    assert_bounds(k, 0, 1);
+    assert_str(k, 0, "k0");
+    append_str(j, 5, "new");
+    /* A journal created in the copy gets an id of its own. */
+    journal_close(k);
+    k = tu_open_journal(d, "new");
+    append_str(k, 0, "n0");
+    assert_bounds(j, 2, 6);
+    cr_assert_eq(journal_store_check(d, NULL, NULL), 0);
+    journal_close(j);
+    journal_close(k);
+    cr_assert_eq(journal_store_close(d), 0);
+}

@@ -1,0 +1,2382 @@
+/*
+ * journal-bench.c - measure libjournal against the floor it is built on
+ * (raw LMDB) and the alternative a user would pick (SQLite).
+ *
+ * Every scenario does the same work three ways:
+ *   journal  this library, through the public API only;
+ *   lmdb     raw LMDB doing the least equivalent work, in the library's own
+ *            on-disk layout (a store it writes opens as a journal store), so
+ *            that journal/lmdb is the library's overhead;
+ *   sqlite   SQLite in WAL mode, one WITHOUT ROWID table keyed by (journal,
+ *            position), prepared statements.
+ * Rounds alternate the three, rotating which one goes first, so that drift
+ * of the machine (other load, the page cache, the clock) falls on all three
+ * alike; the table gives the median of the rounds.
+ *
+ * Each measurement runs in a child process of its own: the parent never
+ * opens a store (handles do not survive fork()), each round starts from the
+ * state on disk, and wait4() gives the child's peak resident memory. See
+ * journal-bench.1 for the user's view.
+ */
+#include <errno.h>
+#include <ftw.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <lmdb.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "journal.h"
+
+#define PROG "journal-bench"
+
+/* Returned inside the program for a failure whose message is in err_msg. */
+#define BENCH_FAIL (-1)
+
+/* The raw floor maps this much up front, so it never pays for growing the
+ * map: the least work, which the library's growth is measured against. */
+#define RAW_MAP_SIZE (64ull << 30)
+
+/* Records per transaction when a store is filled before a measurement. */
+#define FILL_BATCH 1000
+
+/* Empty journals created per transaction by the raw floor's setup. */
+#define RAW_CREATE_BATCH 10000
+
+#define MAX_LIST 8
+
+/* The most threads or reader processes of one row. */
+#define MAX_THREADS 512
+
+enum impl { IMPL_JOURNAL, IMPL_LMDB, IMPL_SQLITE, NIMPL };
+
+static const char *const impl_names[NIMPL] = {"journal", "lmdb", "sqlite"};
+
+/* How durable a write is, in each implementation's own terms. */
+enum dur {
+    DUR_SYNC,   /* on disk when the call returns: default, 0, synchronous=FULL */
+    DUR_NOSYNC, /* JOURNAL_NOSYNC, MDB_NOMETASYNC, synchronous=NORMAL */
+    DUR_NONE,   /* reads and setup: the least syncing each one offers */
+};
+
+enum kind {
+    K_APPEND,  /* one record per call */
+    K_BATCH,   /* param records per call */
+    K_GET,     /* copying get at random positions */
+    K_SNAPGET, /* zero-copy get at random positions, one snapshot */
+    K_RANGE,   /* param passes over the whole journal */
+    K_BOUNDS,  /* bounds of the journal */
+    K_THREADS, /* param threads appending durably at once */
+    K_READERS, /* param processes doing copying gets at once */
+};
+
+/* What a store holds before the rounds: `others` empty journals, then
+ * `journals` journals named j0, j1, ... of `records` records each. */
+struct spec {
+    uint64_t others;
+    unsigned journals;
+    uint64_t records;
+};
+
+/* One line of the table. */
+struct row {
+    char name[40];
+    char key[40]; /* the store it runs on: rows with the same key share it */
+    const char *unit;
+    enum kind kind;
+    enum dur dur;
+    int shared; /* K_THREADS: all threads append to j0, with retry */
+    uint64_t param;
+    uint64_t ops; /* counted operations per round */
+    struct spec spec;
+    /* results, per implementation and round */
+    double *rate[NIMPL];   /* ops/s */
+    long rss_kib[NIMPL];   /* the highest peak of the rounds */
+    uint64_t least[NIMPL]; /* the fewest operations a round did (--time) */
+    int done;
+};
+
+struct bench {
+    unsigned rounds;
+    size_t size;
+    uint64_t appends, batches, batch_size, reads, records, passes, journals, seed;
+    int64_t max_ns; /* a measurement stops after this long; 0: never */
+    unsigned threads[MAX_LIST], nthreads;
+    unsigned procs[MAX_LIST], nprocs;
+    uint64_t scale[MAX_LIST];
+    unsigned nscale;
+    unsigned impl_mask;
+    unsigned groups; /* bit n: scenario n */
+    int quick, keep;
+    const char *dir, *csv, *plot;
+
+    char root[PATH_MAX - 128]; /* the directory of this run's stores */
+    FILE *csv_file;
+    struct row *rows;
+    size_t nrows;
+    unsigned char *rec; /* the record every write writes */
+    journal_record *batch;
+    long base_rss_kib;
+    double load[2]; /* the 1-minute load average at the start and at the end */
+};
+
+/* What a child reports through its pipe. */
+struct outcome {
+    int ok;
+    uint64_t ops;
+    int64_t t0, t1; /* CLOCK_MONOTONIC, comparable between processes */
+    char err[256];
+};
+
+/* ------------------------------------------------------------------------ */
+/* Small helpers                                                            */
+
+static volatile sig_atomic_t stop_signal;
+static pthread_mutex_t err_mu = PTHREAD_MUTEX_INITIALIZER;
+static char err_msg[256];
+/* Where measured loops leave a value, so the compiler keeps the reads. */
+static volatile uint64_t sink;
+
+static void on_stop_signal(int sig)
+{
+    stop_signal = sig;
+}
+
+/* Keeps the first failure of the process (threads may fail together). */
+static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int fail(const char *fmt, ...)
+{
+    va_list ap;
+    pthread_mutex_lock(&err_mu);
+    if (!err_msg[0]) {
+        va_start(ap, fmt);
+        vsnprintf(err_msg, sizeof err_msg, fmt, ap);
+        va_end(ap);
+    }
+    pthread_mutex_unlock(&err_mu);
+    return BENCH_FAIL;
+}
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static uint64_t rnd_next(uint64_t *s)
+{
+    uint64_t x = *s;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *s = x;
+    return x * 0x2545F4914F6CDD1DULL;
+}
+
+/* When a measurement that started at t0 stops early; 0: it does not. */
+static int64_t deadline(const struct bench *b, int64_t t0)
+{
+    return b->max_ns ? t0 + b->max_ns : 0;
+}
+
+/* Every implementation reads the same positions in a round; rounds differ. */
+static uint64_t round_seed(const struct bench *b, unsigned round)
+{
+    uint64_t s = (b->seed + round + 1) * 0x9E3779B97F4A7C15ULL;
+    return s ? s : 1;
+}
+
+static void be64_put(unsigned char *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--) {
+        p[i] = (unsigned char)v;
+        v >>= 8;
+    }
+}
+
+static uint64_t be64_get(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    remove(path);
+    return 0;
+}
+
+static void rm_rf(const char *path)
+{
+    nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* "1e5" for powers of ten from 1000 on, else the number. */
+static void fmt_count(char *buf, size_t n, uint64_t v)
+{
+    unsigned e = 0;
+    uint64_t x = v;
+    while (x >= 10 && x % 10 == 0) {
+        x /= 10;
+        e++;
+    }
+    if (x == 1 && e >= 3)
+        snprintf(buf, n, "1e%u", e);
+    else
+        snprintf(buf, n, "%" PRIu64, v);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The three implementations behind one interface                           */
+
+struct bstore {
+    enum impl impl;
+    enum dur dur;
+    char path[PATH_MAX];
+    journal_store *js;
+    MDB_env *env;
+    MDB_dbi meta, catalog, records;
+};
+
+/* One journal as one thread uses it. */
+struct bjournal {
+    struct bstore *st;
+    char name[32];
+    size_t namelen;
+    uint64_t id;
+    journal_pos end; /* where the next append goes */
+    journal *j;
+    journal_snapshot *snap;
+    MDB_txn *rtxn;     /* reset between reads, renewed by each */
+    unsigned put_flag; /* MDB_APPEND when this journal's records sort last in the store */
+    sqlite3 *db;
+    sqlite3_stmt *ins, *get, *rng, *bnd, *wbegin, *rbegin, *commit, *rollback;
+};
+
+struct acc {
+    uint64_t n, sum;
+};
+
+/* Touches each record's first byte, as a consumer would. */
+static int acc_rec(void *arg, journal_pos pos, const void *rec, size_t len)
+{
+    struct acc *a = arg;
+    (void)pos;
+    a->n++;
+    a->sum += len + (len ? *(const unsigned char *)rec : 0);
+    return 0;
+}
+
+static int lib_fail(const char *what, int rc)
+{
+    return fail("journal: %s: %s", what, journal_strerror(rc));
+}
+
+static int mdb_fail(const char *what, int rc)
+{
+    return fail("lmdb: %s: %s", what, mdb_strerror(rc));
+}
+
+static int sq_fail(sqlite3 *db, const char *what, int rc)
+{
+    return fail("sqlite: %s: %s", what, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+}
+
+static int sq_exec(sqlite3 *db, const char *sql)
+{
+    char *msg = NULL;
+    int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+    if (rc != SQLITE_OK)
+        rc = fail("sqlite: %s: %s", sql, msg ? msg : sqlite3_errstr(rc));
+    sqlite3_free(msg);
+    return rc;
+}
+
+/* Runs a statement that returns no row, and resets it. */
+static int sq_step_done(sqlite3 *db, sqlite3_stmt *stmt)
+{
+    int rc = sqlite3_step(stmt);
+    sqlite3_reset(stmt);
+    return rc == SQLITE_DONE ? 0 : sq_fail(db, sqlite3_sql(stmt), rc);
+}
+
+static void sq_file(const struct bstore *st, char *buf, size_t n)
+{
+    snprintf(buf, n, "%s/bench.sqlite", st->path);
+}
+
+/* The raw floor creates the store as the library would (see the on-disk
+ * layout): three named databases, the format version and the next id. */
+static int raw_store_open(struct bstore *st)
+{
+    unsigned flags = MDB_NOTLS;
+    unsigned char ver[4] = {0, 0, 0, JOURNAL_FORMAT_VERSION}, id[8];
+    MDB_txn *txn = NULL;
+    MDB_val k = {6, "format"}, v;
+    int rc;
+
+    if (st->dur == DUR_NOSYNC)
+        flags |= MDB_NOMETASYNC;
+    else if (st->dur == DUR_NONE)
+        flags |= MDB_NOSYNC;
+    if ((rc = mdb_env_create(&st->env)) != 0) {
+        st->env = NULL;
+        return mdb_fail("mdb_env_create", rc);
+    }
+    if ((rc = mdb_env_set_maxdbs(st->env, 3)) != 0 || (rc = mdb_env_set_mapsize(st->env, RAW_MAP_SIZE)) != 0 ||
+        (rc = mdb_env_open(st->env, st->path, flags, 0644)) != 0) {
+        rc = mdb_fail(st->path, rc);
+        goto out;
+    }
+    if ((rc = mdb_txn_begin(st->env, NULL, 0, &txn)) != 0) {
+        rc = mdb_fail("mdb_txn_begin", rc);
+        goto out;
+    }
+    if ((rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &st->meta)) != 0 ||
+        (rc = mdb_dbi_open(txn, "catalog", MDB_CREATE, &st->catalog)) != 0 ||
+        (rc = mdb_dbi_open(txn, "records", MDB_CREATE, &st->records)) != 0) {
+        rc = mdb_fail("mdb_dbi_open", rc);
+        goto out_abort;
+    }
+    rc = mdb_get(txn, st->meta, &k, &v);
+    if (rc == MDB_NOTFOUND) {
+        MDB_val vv = {sizeof ver, ver}, ik = {7, "next_id"}, iv = {sizeof id, id};
+        be64_put(id, 1);
+        if ((rc = mdb_put(txn, st->meta, &k, &vv, 0)) != 0 || (rc = mdb_put(txn, st->meta, &ik, &iv, 0)) != 0) {
+            rc = mdb_fail("mdb_put meta", rc);
+            goto out_abort;
+        }
+    } else if (rc != 0) {
+        rc = mdb_fail("mdb_get format", rc);
+        goto out_abort;
+    }
+    rc = mdb_txn_commit(txn);
+    if (rc != 0)
+        rc = mdb_fail("mdb_txn_commit", rc);
+    goto out;
+out_abort:
+    mdb_txn_abort(txn);
+out:
+    return rc;
+}
+
+static int sq_store_open(struct bstore *st)
+{
+    char file[PATH_MAX + 16];
+    sqlite3 *db = NULL;
+    int rc;
+
+    sq_file(st, file, sizeof file);
+    rc = sqlite3_open_v2(file, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+    if (rc != SQLITE_OK) {
+        rc = sq_fail(db, file, rc);
+        goto out;
+    }
+    sqlite3_busy_timeout(db, 60000);
+    if ((rc = sq_exec(db, "PRAGMA journal_mode=WAL")) != 0)
+        goto out;
+    rc = sq_exec(db, "CREATE TABLE IF NOT EXISTS records(journal INTEGER NOT NULL, position INTEGER NOT NULL, "
+                     "data BLOB NOT NULL, PRIMARY KEY(journal, position)) WITHOUT ROWID");
+out:
+    sqlite3_close(db);
+    return rc;
+}
+
+/* Opens the store of one implementation at path. On failure the store must
+ * still be closed with b_store_close(). */
+static int b_store_open(struct bstore *st, enum impl impl, const char *path, enum dur dur)
+{
+    journal_options o = {0};
+    int rc = 0;
+
+    memset(st, 0, sizeof *st);
+    st->impl = impl;
+    st->dur = dur;
+    snprintf(st->path, sizeof st->path, "%s", path);
+    if (impl != IMPL_JOURNAL && mkdir(path, 0755) != 0 && errno != EEXIST)
+        return fail("mkdir %s: %s", path, strerror(errno));
+    switch (impl) {
+    case IMPL_JOURNAL:
+        o.flags = dur == DUR_SYNC ? 0 : JOURNAL_NOSYNC;
+        rc = journal_store_open(path, &o, &st->js);
+        if (rc != 0)
+            rc = lib_fail(path, rc);
+        break;
+    case IMPL_LMDB:
+        rc = raw_store_open(st);
+        break;
+    default:
+        rc = sq_store_open(st);
+        break;
+    }
+    return rc;
+}
+
+static int b_store_close(struct bstore *st)
+{
+    int rc = 0;
+    if (st->js && (rc = journal_store_close(st->js)) != 0)
+        rc = lib_fail("journal_store_close", rc);
+    if (st->env)
+        mdb_env_close(st->env);
+    st->js = NULL;
+    st->env = NULL;
+    return rc;
+}
+
+/* The raw floor's journal_open(): find the catalog entry by name or create
+ * it with the next id, in one write transaction. */
+static int raw_jopen(struct bjournal *h)
+{
+    struct bstore *st = h->st;
+    MDB_txn *txn = NULL;
+    MDB_val k = {h->namelen, h->name}, v, ik = {7, "next_id"}, iv;
+    unsigned char ent[24], idb[8];
+    uint64_t next;
+    int rc;
+
+    if ((rc = mdb_txn_begin(st->env, NULL, 0, &txn)) != 0)
+        return mdb_fail("mdb_txn_begin", rc);
+    if ((rc = mdb_get(txn, st->meta, &ik, &iv)) != 0 || iv.mv_size != 8) {
+        rc = rc ? mdb_fail("mdb_get next_id", rc) : fail("lmdb: next_id is not 8 bytes");
+        goto out_abort;
+    }
+    next = be64_get(iv.mv_data);
+    rc = mdb_get(txn, st->catalog, &k, &v);
+    if (rc == MDB_NOTFOUND) {
+        h->id = next++;
+        h->end = 0;
+        be64_put(ent, h->id);
+        be64_put(ent + 8, 0);
+        be64_put(ent + 16, 0);
+        be64_put(idb, next);
+        v.mv_size = sizeof ent;
+        v.mv_data = ent;
+        iv.mv_size = sizeof idb;
+        iv.mv_data = idb;
+        if ((rc = mdb_put(txn, st->catalog, &k, &v, MDB_NOOVERWRITE)) != 0 ||
+            (rc = mdb_put(txn, st->meta, &ik, &iv, 0)) != 0) {
+            rc = mdb_fail("mdb_put catalog", rc);
+            goto out_abort;
+        }
+    } else if (rc != 0 || v.mv_size != 24) {
+        rc = rc ? mdb_fail("mdb_get catalog", rc) : fail("lmdb: catalog entry is not 24 bytes");
+        goto out_abort;
+    } else {
+        h->id = be64_get(v.mv_data);
+        h->end = be64_get((unsigned char *)v.mv_data + 16);
+    }
+    h->put_flag = h->id == next - 1 ? MDB_APPEND : MDB_NOOVERWRITE;
+    if ((rc = mdb_txn_commit(txn)) != 0)
+        return mdb_fail("mdb_txn_commit", rc);
+    if ((rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &h->rtxn)) != 0) {
+        h->rtxn = NULL;
+        return mdb_fail("mdb_txn_begin read", rc);
+    }
+    mdb_txn_reset(h->rtxn);
+    return 0;
+out_abort:
+    mdb_txn_abort(txn);
+    return rc;
+}
+
+static int sq_prepare(struct bjournal *h, const char *sql, sqlite3_stmt **stmt)
+{
+    int rc = sqlite3_prepare_v3(h->db, sql, -1, SQLITE_PREPARE_PERSISTENT, stmt, NULL);
+    return rc == SQLITE_OK ? 0 : sq_fail(h->db, sql, rc);
+}
+
+static int b_bounds(struct bjournal *h, journal_pos *begin, journal_pos *end);
+
+static int sq_jopen(struct bjournal *h)
+{
+    static const char *const sync_pragma[] = {"PRAGMA synchronous=FULL", "PRAGMA synchronous=NORMAL",
+                                              "PRAGMA synchronous=OFF"};
+    char file[PATH_MAX + 16];
+    journal_pos begin;
+    int rc;
+
+    sq_file(h->st, file, sizeof file);
+    /* One connection per thread, as SQLite wants; it needs no mutex then. */
+    rc = sqlite3_open_v2(file, &h->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK)
+        return sq_fail(h->db, file, rc);
+    sqlite3_busy_timeout(h->db, 60000);
+    if ((rc = sq_exec(h->db, sync_pragma[h->st->dur])) != 0 ||
+        (rc = sq_prepare(h, "INSERT INTO records(journal, position, data) VALUES(?1, ?2, ?3)", &h->ins)) != 0 ||
+        (rc = sq_prepare(h, "SELECT data FROM records WHERE journal = ?1 AND position = ?2", &h->get)) != 0 ||
+        (rc =
+             sq_prepare(h, "SELECT position, data FROM records WHERE journal = ?1 AND position >= ?2 ORDER BY position",
+                        &h->rng)) != 0 ||
+        /* Two subqueries, because SQLite answers a lone min() or max()
+         * from the index but scans for both in one query. */
+        (rc = sq_prepare(h,
+                         "SELECT (SELECT min(position) FROM records WHERE journal = ?1), "
+                         "(SELECT max(position) FROM records WHERE journal = ?1)",
+                         &h->bnd)) != 0 ||
+        (rc = sq_prepare(h, "BEGIN IMMEDIATE", &h->wbegin)) != 0 || (rc = sq_prepare(h, "BEGIN", &h->rbegin)) != 0 ||
+        (rc = sq_prepare(h, "COMMIT", &h->commit)) != 0 || (rc = sq_prepare(h, "ROLLBACK", &h->rollback)) != 0)
+        return rc;
+    return b_bounds(h, &begin, &h->end);
+}
+
+/* Opens journal `name` of the store; `id` is the id it has or gets in the
+ * store, which SQLite, having no catalog, uses directly. On failure the
+ * handle must still be closed with b_journal_close(). */
+static int b_journal_open(struct bjournal *h, struct bstore *st, const char *name, uint64_t id)
+{
+    int rc = 0;
+
+    memset(h, 0, sizeof *h);
+    h->st = st;
+    snprintf(h->name, sizeof h->name, "%s", name);
+    h->namelen = strlen(h->name);
+    h->id = id;
+    switch (st->impl) {
+    case IMPL_JOURNAL:
+        if ((rc = journal_open(st->js, name, &h->j)) != 0)
+            return lib_fail("journal_open", rc);
+        if ((rc = journal_bounds(h->j, NULL, &h->end)) != 0)
+            rc = lib_fail("journal_bounds", rc);
+        break;
+    case IMPL_LMDB:
+        rc = raw_jopen(h);
+        break;
+    default:
+        rc = sq_jopen(h);
+        break;
+    }
+    return rc;
+}
+
+static void b_journal_close(struct bjournal *h)
+{
+    journal_snapshot_end(h->snap);
+    journal_close(h->j);
+    if (h->rtxn)
+        mdb_txn_abort(h->rtxn);
+    sqlite3_finalize(h->ins);
+    sqlite3_finalize(h->get);
+    sqlite3_finalize(h->rng);
+    sqlite3_finalize(h->bnd);
+    sqlite3_finalize(h->wbegin);
+    sqlite3_finalize(h->rbegin);
+    sqlite3_finalize(h->commit);
+    sqlite3_finalize(h->rollback);
+    sqlite3_close(h->db);
+    memset(h, 0, sizeof *h);
+}
+
+/* One write transaction as the library's append does it: read the catalog
+ * entry, check the end, put the records, write the new end. */
+static int raw_append(struct bjournal *h, const journal_record *recs, size_t n)
+{
+    struct bstore *st = h->st;
+    MDB_txn *txn = NULL;
+    MDB_val k = {h->namelen, h->name}, v, rk, rv;
+    unsigned char ent[24], key[16];
+    uint64_t end;
+    int rc;
+
+    if ((rc = mdb_txn_begin(st->env, NULL, 0, &txn)) != 0)
+        return mdb_fail("mdb_txn_begin", rc);
+    if ((rc = mdb_get(txn, st->catalog, &k, &v)) != 0 || v.mv_size != sizeof ent) {
+        rc = rc ? mdb_fail("mdb_get catalog", rc) : fail("lmdb: catalog entry is not 24 bytes");
+        goto out_abort;
+    }
+    memcpy(ent, v.mv_data, sizeof ent);
+    end = be64_get(ent + 16);
+    if (end != h->end) {
+        h->end = end;
+        rc = JOURNAL_ECONFLICT;
+        goto out_abort;
+    }
+    be64_put(key, h->id);
+    rk.mv_size = sizeof key;
+    rk.mv_data = key;
+    for (size_t i = 0; i < n; i++) {
+        be64_put(key + 8, end + i);
+        rv.mv_size = recs[i].len;
+        rv.mv_data = (void *)recs[i].data;
+        if ((rc = mdb_put(txn, st->records, &rk, &rv, h->put_flag)) != 0) {
+            rc = mdb_fail("mdb_put record", rc);
+            goto out_abort;
+        }
+    }
+    be64_put(ent + 16, end + n);
+    v.mv_size = sizeof ent;
+    v.mv_data = ent;
+    if ((rc = mdb_put(txn, st->catalog, &k, &v, 0)) != 0) {
+        rc = mdb_fail("mdb_put catalog", rc);
+        goto out_abort;
+    }
+    if ((rc = mdb_txn_commit(txn)) != 0)
+        return mdb_fail("mdb_txn_commit", rc);
+    h->end = end + n;
+    return 0;
+out_abort:
+    mdb_txn_abort(txn);
+    return rc;
+}
+
+/* One record: an autocommit INSERT; several: one explicit transaction. The
+ * primary key refuses a position taken, as the library's check does. */
+static int sq_append(struct bjournal *h, const journal_record *recs, size_t n)
+{
+    int rc = 0;
+    journal_pos begin;
+
+    if (n > 1 && (rc = sq_step_done(h->db, h->wbegin)) != 0)
+        return rc;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        sqlite3_bind_int64(h->ins, 1, (sqlite3_int64)h->id);
+        sqlite3_bind_int64(h->ins, 2, (sqlite3_int64)(h->end + i));
+        if (recs[i].len)
+            sqlite3_bind_blob64(h->ins, 3, recs[i].data, recs[i].len, SQLITE_STATIC);
+        else
+            sqlite3_bind_zeroblob(h->ins, 3, 0);
+        rc = sqlite3_step(h->ins);
+        sqlite3_reset(h->ins);
+        if (rc == SQLITE_DONE)
+            rc = 0;
+        else if ((rc & 0xff) == SQLITE_CONSTRAINT)
+            rc = JOURNAL_ECONFLICT;
+        else
+            rc = sq_fail(h->db, "INSERT", rc);
+    }
+    if (n > 1)
+        sq_step_done(h->db, rc == 0 ? h->commit : h->rollback);
+    if (rc == JOURNAL_ECONFLICT) {
+        if (b_bounds(h, &begin, &h->end) != 0)
+            rc = BENCH_FAIL;
+    } else if (rc == 0) {
+        h->end += n;
+    }
+    return rc;
+}
+
+/* Appends n records at h->end in one transaction. 0, JOURNAL_ECONFLICT
+ * (h->end is then the journal's end), or BENCH_FAIL. */
+static int b_append(struct bjournal *h, const journal_record *recs, size_t n)
+{
+    int rc;
+    journal_pos begin;
+
+    switch (h->st->impl) {
+    case IMPL_JOURNAL:
+        rc = n == 1 ? journal_append(h->j, h->end, recs[0].data, recs[0].len)
+                    : journal_append_batch(h->j, h->end, recs, n);
+        if (rc == 0) {
+            h->end += n;
+        } else if (rc == JOURNAL_ECONFLICT) {
+            if (journal_bounds(h->j, &begin, &h->end) != 0)
+                rc = lib_fail("journal_bounds", rc);
+        } else {
+            rc = lib_fail(n == 1 ? "journal_append" : "journal_append_batch", rc);
+        }
+        return rc;
+    case IMPL_LMDB:
+        return raw_append(h, recs, n);
+    default:
+        return sq_append(h, recs, n);
+    }
+}
+
+static int retry_at_end(void *arg, journal_pos end, const void **rec, size_t *len)
+{
+    (void)arg;
+    (void)end;
+    (void)rec;
+    (void)len;
+    return 0;
+}
+
+/* Appends one record at whatever the end is, retrying after conflicts. */
+static int b_append_retry(struct bjournal *h, const journal_record *rec)
+{
+    journal_pos written;
+    int rc;
+
+    if (h->st->impl == IMPL_JOURNAL) {
+        rc = journal_append_retry(h->j, h->end, rec->data, rec->len, retry_at_end, NULL, &written);
+        if (rc != 0)
+            return lib_fail("journal_append_retry", rc);
+        h->end = written + 1;
+        return 0;
+    }
+    while ((rc = b_append(h, rec, 1)) == JOURNAL_ECONFLICT)
+        ;
+    return rc;
+}
+
+/* A copy of the record at pos, for free(). */
+static int b_get(struct bjournal *h, journal_pos pos, void **rec, size_t *len)
+{
+    unsigned char key[16];
+    MDB_val k = {sizeof key, key}, v;
+    int rc;
+
+    switch (h->st->impl) {
+    case IMPL_JOURNAL:
+        rc = journal_get(h->j, pos, rec, len);
+        return rc ? lib_fail("journal_get", rc) : 0;
+    case IMPL_LMDB:
+        if ((rc = mdb_txn_renew(h->rtxn)) != 0)
+            return mdb_fail("mdb_txn_renew", rc);
+        be64_put(key, h->id);
+        be64_put(key + 8, pos);
+        rc = mdb_get(h->rtxn, h->st->records, &k, &v);
+        if (rc == 0) {
+            *rec = malloc(v.mv_size ? v.mv_size : 1);
+            if (*rec) {
+                memcpy(*rec, v.mv_data, v.mv_size);
+                *len = v.mv_size;
+            } else {
+                rc = fail("out of memory");
+            }
+        } else {
+            rc = mdb_fail("mdb_get record", rc);
+        }
+        mdb_txn_reset(h->rtxn);
+        return rc;
+    default:
+        sqlite3_bind_int64(h->get, 1, (sqlite3_int64)h->id);
+        sqlite3_bind_int64(h->get, 2, (sqlite3_int64)pos);
+        rc = sqlite3_step(h->get);
+        if (rc == SQLITE_ROW) {
+            const void *p = sqlite3_column_blob(h->get, 0);
+            int n = sqlite3_column_bytes(h->get, 0);
+            *rec = malloc(n ? (size_t)n : 1);
+            if (*rec) {
+                memcpy(*rec, p, (size_t)n);
+                *len = (size_t)n;
+                rc = 0;
+            } else {
+                rc = fail("out of memory");
+            }
+        } else {
+            rc = rc == SQLITE_DONE ? fail("sqlite: no record at %" PRIu64, pos) : sq_fail(h->db, "SELECT", rc);
+        }
+        sqlite3_reset(h->get);
+        return rc;
+    }
+}
+
+static int b_snap_begin(struct bjournal *h)
+{
+    int rc;
+    switch (h->st->impl) {
+    case IMPL_JOURNAL:
+        rc = journal_snapshot_begin(h->j, &h->snap);
+        return rc ? lib_fail("journal_snapshot_begin", rc) : 0;
+    case IMPL_LMDB:
+        rc = mdb_txn_renew(h->rtxn);
+        return rc ? mdb_fail("mdb_txn_renew", rc) : 0;
+    default:
+        return sq_step_done(h->db, h->rbegin);
+    }
+}
+
+/* The record at pos, not copied: valid until the next call on h. */
+static int b_snap_get(struct bjournal *h, journal_pos pos, const void **rec, size_t *len)
+{
+    unsigned char key[16];
+    MDB_val k = {sizeof key, key}, v;
+    int rc;
+
+    switch (h->st->impl) {
+    case IMPL_JOURNAL:
+        rc = journal_snapshot_get(h->snap, pos, rec, len);
+        return rc ? lib_fail("journal_snapshot_get", rc) : 0;
+    case IMPL_LMDB:
+        be64_put(key, h->id);
+        be64_put(key + 8, pos);
+        if ((rc = mdb_get(h->rtxn, h->st->records, &k, &v)) != 0)
+            return mdb_fail("mdb_get record", rc);
+        *rec = v.mv_data;
+        *len = v.mv_size;
+        return 0;
+    default:
+        /* The blob lives until the statement is reset: here, at the next
+         * get or at the end of the snapshot. */
+        sqlite3_reset(h->get);
+        sqlite3_bind_int64(h->get, 1, (sqlite3_int64)h->id);
+        sqlite3_bind_int64(h->get, 2, (sqlite3_int64)pos);
+        rc = sqlite3_step(h->get);
+        if (rc != SQLITE_ROW)
+            return rc == SQLITE_DONE ? fail("sqlite: no record at %" PRIu64, pos) : sq_fail(h->db, "SELECT", rc);
+        *rec = sqlite3_column_blob(h->get, 0);
+        *len = (size_t)sqlite3_column_bytes(h->get, 0);
+        return 0;
+    }
+}
+
+static int b_snap_end(struct bjournal *h)
+{
+    switch (h->st->impl) {
+    case IMPL_JOURNAL:
+        journal_snapshot_end(h->snap);
+        h->snap = NULL;
+        return 0;
+    case IMPL_LMDB:
+        mdb_txn_reset(h->rtxn);
+        return 0;
+    default:
+        sqlite3_reset(h->get);
+        return sq_step_done(h->db, h->commit);
+    }
+}
+
+/* Every record from `from` to the end, into a. */
+static int b_range(struct bjournal *h, journal_pos from, struct acc *a)
+{
+    unsigned char key[16];
+    MDB_val k = {sizeof key, key}, v;
+    MDB_cursor *cur = NULL;
+    int rc;
+
+    switch (h->st->impl) {
+    case IMPL_JOURNAL:
+        rc = journal_range(h->j, from, acc_rec, a);
+        return rc ? lib_fail("journal_range", rc) : 0;
+    case IMPL_LMDB:
+        if ((rc = mdb_txn_renew(h->rtxn)) != 0)
+            return mdb_fail("mdb_txn_renew", rc);
+        if ((rc = mdb_cursor_open(h->rtxn, h->st->records, &cur)) != 0) {
+            rc = mdb_fail("mdb_cursor_open", rc);
+            goto out_reset;
+        }
+        be64_put(key, h->id);
+        be64_put(key + 8, from);
+        for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+            if (k.mv_size != 16 || be64_get(k.mv_data) != h->id)
+                break;
+            acc_rec(a, be64_get((unsigned char *)k.mv_data + 8), v.mv_data, v.mv_size);
+        }
+        rc = rc == 0 || rc == MDB_NOTFOUND ? 0 : mdb_fail("mdb_cursor_get", rc);
+        mdb_cursor_close(cur);
+    out_reset:
+        mdb_txn_reset(h->rtxn);
+        return rc;
+    default:
+        sqlite3_bind_int64(h->rng, 1, (sqlite3_int64)h->id);
+        sqlite3_bind_int64(h->rng, 2, (sqlite3_int64)from);
+        while ((rc = sqlite3_step(h->rng)) == SQLITE_ROW)
+            acc_rec(a, (journal_pos)sqlite3_column_int64(h->rng, 0), sqlite3_column_blob(h->rng, 1),
+                    (size_t)sqlite3_column_bytes(h->rng, 1));
+        sqlite3_reset(h->rng);
+        return rc == SQLITE_DONE ? 0 : sq_fail(h->db, "SELECT range", rc);
+    }
+}
+
+static int b_bounds(struct bjournal *h, journal_pos *begin, journal_pos *end)
+{
+    MDB_val k = {h->namelen, h->name}, v;
+    int rc;
+
+    switch (h->st->impl) {
+    case IMPL_JOURNAL:
+        rc = journal_bounds(h->j, begin, end);
+        return rc ? lib_fail("journal_bounds", rc) : 0;
+    case IMPL_LMDB:
+        if ((rc = mdb_txn_renew(h->rtxn)) != 0)
+            return mdb_fail("mdb_txn_renew", rc);
+        rc = mdb_get(h->rtxn, h->st->catalog, &k, &v);
+        if (rc == 0 && v.mv_size == 24) {
+            *begin = be64_get((unsigned char *)v.mv_data + 8);
+            *end = be64_get((unsigned char *)v.mv_data + 16);
+        } else {
+            rc = rc ? mdb_fail("mdb_get catalog", rc) : fail("lmdb: catalog entry is not 24 bytes");
+        }
+        mdb_txn_reset(h->rtxn);
+        return rc;
+    default:
+        sqlite3_bind_int64(h->bnd, 1, (sqlite3_int64)h->id);
+        rc = sqlite3_step(h->bnd);
+        if (rc == SQLITE_ROW) {
+            if (sqlite3_column_type(h->bnd, 0) == SQLITE_NULL) {
+                *begin = *end = 0;
+            } else {
+                *begin = (journal_pos)sqlite3_column_int64(h->bnd, 0);
+                *end = (journal_pos)sqlite3_column_int64(h->bnd, 1) + 1;
+            }
+            rc = 0;
+        } else {
+            rc = sq_fail(h->db, "SELECT bounds", rc);
+        }
+        sqlite3_reset(h->bnd);
+        return rc;
+    }
+}
+
+/* Setup: `n` empty journals o0, o1, ... (ids 1..n). The library can only
+ * create a journal with journal_open(), one transaction each; the raw floor
+ * puts catalog entries in large transactions; SQLite has no catalog, so each
+ * of its journals holds one record, the least that makes it exist. */
+static int b_create_others(struct bstore *st, uint64_t n, const struct bench *b)
+{
+    char name[32];
+    journal *j;
+    struct bjournal h;
+    int rc = 0;
+
+    switch (st->impl) {
+    case IMPL_JOURNAL:
+        for (uint64_t i = 0; i < n && rc == 0; i++) {
+            snprintf(name, sizeof name, "o%010" PRIu64, i);
+            if ((rc = journal_open(st->js, name, &j)) != 0)
+                rc = lib_fail("journal_open", rc);
+            journal_close(j);
+        }
+        return rc;
+    case IMPL_LMDB:
+        for (uint64_t i = 0; i < n && rc == 0; i += RAW_CREATE_BATCH) {
+            MDB_txn *txn;
+            MDB_val ik = {7, "next_id"}, iv, k, v;
+            unsigned char ent[24] = {0}, idb[8];
+            uint64_t next;
+            if ((rc = mdb_txn_begin(st->env, NULL, 0, &txn)) != 0)
+                return mdb_fail("mdb_txn_begin", rc);
+            if ((rc = mdb_get(txn, st->meta, &ik, &iv)) != 0) {
+                mdb_txn_abort(txn);
+                return mdb_fail("mdb_get next_id", rc);
+            }
+            next = be64_get(iv.mv_data);
+            for (uint64_t x = i; x < n && x < i + RAW_CREATE_BATCH && rc == 0; x++) {
+                snprintf(name, sizeof name, "o%010" PRIu64, x);
+                be64_put(ent, next++);
+                k.mv_size = strlen(name);
+                k.mv_data = name;
+                v.mv_size = sizeof ent;
+                v.mv_data = ent;
+                rc = mdb_put(txn, st->catalog, &k, &v, MDB_NOOVERWRITE);
+            }
+            be64_put(idb, next);
+            iv.mv_size = sizeof idb;
+            iv.mv_data = idb;
+            if (rc != 0 || (rc = mdb_put(txn, st->meta, &ik, &iv, 0)) != 0) {
+                mdb_txn_abort(txn);
+                return mdb_fail("mdb_put catalog", rc);
+            }
+            if ((rc = mdb_txn_commit(txn)) != 0)
+                return mdb_fail("mdb_txn_commit", rc);
+        }
+        return 0;
+    default:
+        if ((rc = b_journal_open(&h, st, "o", 1)) == 0 && (rc = sq_step_done(h.db, h.wbegin)) == 0) {
+            for (uint64_t i = 0; i < n && rc == 0; i++) {
+                h.id = i + 1;
+                h.end = 0;
+                rc = sq_append(&h, b->batch, 1);
+            }
+            if (sq_step_done(h.db, rc == 0 ? h.commit : h.rollback) != 0)
+                rc = BENCH_FAIL;
+        }
+        b_journal_close(&h);
+        return rc;
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* The scenarios                                                            */
+
+static void store_path(const struct bench *b, const struct row *rw, enum impl im, char *buf, size_t n)
+{
+    snprintf(buf, n, "%s/%s-%s", b->root, rw->key, impl_names[im]);
+}
+
+/* Setup, in a child: the store of row rw for implementation im. */
+static int prepare(const struct bench *b, const struct row *rw, enum impl im)
+{
+    char path[PATH_MAX], name[16];
+    struct bstore st;
+    struct bjournal h;
+    int rc;
+
+    store_path(b, rw, im, path, sizeof path);
+    rc = b_store_open(&st, im, path, DUR_NONE);
+    if (rc == 0)
+        rc = b_create_others(&st, rw->spec.others, b);
+    for (unsigned i = 0; i < rw->spec.journals && rc == 0; i++) {
+        snprintf(name, sizeof name, "j%u", i);
+        rc = b_journal_open(&h, &st, name, rw->spec.others + 1 + i);
+        for (uint64_t done = 0; done < rw->spec.records && rc == 0; done += FILL_BATCH) {
+            uint64_t n = rw->spec.records - done < FILL_BATCH ? rw->spec.records - done : FILL_BATCH;
+            rc = b_append(&h, b->batch, (size_t)n);
+        }
+        b_journal_close(&h);
+    }
+    if (b_store_close(&st) != 0 && rc == 0)
+        rc = BENCH_FAIL;
+    return rc;
+}
+
+/* The timed loop of a one-journal scenario. */
+/* Whether the time of a measurement is up; reads check every 256th call,
+ * so that reading the clock costs them nothing measurable. */
+static int time_up(int64_t deadline, uint64_t i, uint64_t every)
+{
+    return deadline && i % every == 0 && now_ns() > deadline;
+}
+
+/* The timed loop of a one-journal scenario: rw->ops operations, or fewer
+ * when the time `until` (0: none) comes first; *ops is how many were done. */
+static int run_loop(const struct bench *b, const struct row *rw, struct bjournal *h, uint64_t seed, int64_t until,
+                    uint64_t *ops)
+{
+    journal_pos begin, end;
+    struct acc a = {0, 0};
+    uint64_t span, i = 0;
+    void *copy;
+    const void *p;
+    size_t len;
+    int rc = 0;
+
+    if ((rc = b_bounds(h, &begin, &end)) != 0)
+        return rc;
+    span = end - begin;
+    if (span == 0 && rw->kind != K_APPEND && rw->kind != K_BATCH)
+        return fail("the journal is empty");
+    switch (rw->kind) {
+    case K_APPEND:
+        for (; i < rw->ops && rc == 0 && !time_up(until, i, 1); i++)
+            rc = b_append(h, b->batch, 1);
+        break;
+    case K_BATCH:
+        for (; i < rw->ops && rc == 0 && !time_up(until, i, 1); i += rw->param)
+            rc = b_append(h, b->batch, (size_t)rw->param);
+        break;
+    case K_GET:
+        for (; i < rw->ops && rc == 0 && !time_up(until, i, 256); i++) {
+            if ((rc = b_get(h, begin + rnd_next(&seed) % span, &copy, &len)) == 0) {
+                a.sum += len + (len ? *(unsigned char *)copy : 0);
+                free(copy);
+            }
+        }
+        break;
+    case K_SNAPGET:
+        if ((rc = b_snap_begin(h)) != 0)
+            break;
+        for (; i < rw->ops && rc == 0 && !time_up(until, i, 256); i++) {
+            if ((rc = b_snap_get(h, begin + rnd_next(&seed) % span, &p, &len)) == 0)
+                a.sum += len + (len ? *(const unsigned char *)p : 0);
+        }
+        if (b_snap_end(h) != 0 && rc == 0)
+            rc = BENCH_FAIL;
+        break;
+    case K_RANGE:
+        for (uint64_t pass = 0; pass < rw->param && rc == 0 && !time_up(until, pass, 1); pass++) {
+            rc = b_range(h, begin, &a);
+            i += span;
+        }
+        if (rc == 0 && a.n != i)
+            rc = fail("range delivered %" PRIu64 " records, not %" PRIu64, a.n, i);
+        break;
+    default:
+        for (; i < rw->ops && rc == 0 && !time_up(until, i, 256); i++) {
+            rc = b_bounds(h, &begin, &end);
+            a.sum += end;
+        }
+        break;
+    }
+    sink = a.sum;
+    *ops = i;
+    return rc;
+}
+
+/* Before reads are timed, one untimed pass over the journal brings its
+ * pages into the process (the map) or into the page cache (SQLite), as in a
+ * reader that has run for a while: the rounds measure that steady state,
+ * not the page faults of a fresh process. */
+static int warm_up(const struct row *rw, struct bjournal *h)
+{
+    journal_pos begin, end;
+    struct acc a = {0, 0};
+    int rc;
+    if (rw->kind != K_GET && rw->kind != K_SNAPGET && rw->kind != K_RANGE && rw->kind != K_READERS)
+        return 0;
+    if ((rc = b_bounds(h, &begin, &end)) != 0 || begin == end)
+        return rc;
+    rc = b_range(h, begin, &a);
+    sink = a.sum;
+    return rc;
+}
+
+static int measure_one(const struct bench *b, const struct row *rw, enum impl im, unsigned round, struct outcome *o)
+{
+    char path[PATH_MAX];
+    struct bstore st;
+    struct bjournal h;
+    int rc;
+
+    store_path(b, rw, im, path, sizeof path);
+    memset(&h, 0, sizeof h);
+    rc = b_store_open(&st, im, path, rw->dur);
+    if (rc == 0)
+        rc = b_journal_open(&h, &st, "j0", rw->spec.others + 1);
+    if (rc == 0)
+        rc = warm_up(rw, &h);
+    if (rc == 0) {
+        o->t0 = now_ns();
+        rc = run_loop(b, rw, &h, round_seed(b, round), deadline(b, o->t0), &o->ops);
+        o->t1 = now_ns();
+    }
+    b_journal_close(&h);
+    if (b_store_close(&st) != 0 && rc == 0)
+        rc = BENCH_FAIL;
+    return rc;
+}
+
+/* Threads open their journals, then start together. */
+struct gate {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    unsigned ready;
+    int state; /* 0 wait, 1 go, -1 give up */
+};
+
+struct worker {
+    const struct bench *b;
+    const struct row *rw;
+    struct bstore *st;
+    struct gate *gate;
+    unsigned idx;
+    uint64_t ops;
+    int64_t t0, t1;
+    int rc;
+};
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    const struct row *rw = w->rw;
+    unsigned which = rw->shared ? 0 : w->idx;
+    char name[16];
+    struct bjournal h;
+    int64_t limit;
+    uint64_t i;
+    int state;
+
+    snprintf(name, sizeof name, "j%u", which);
+    w->rc = b_journal_open(&h, w->st, name, rw->spec.others + 1 + which);
+    pthread_mutex_lock(&w->gate->mu);
+    w->gate->ready++;
+    pthread_cond_broadcast(&w->gate->cv);
+    while ((state = w->gate->state) == 0)
+        pthread_cond_wait(&w->gate->cv, &w->gate->mu);
+    pthread_mutex_unlock(&w->gate->mu);
+    w->t0 = now_ns();
+    limit = deadline(w->b, w->t0);
+    for (i = 0; i < w->ops && w->rc == 0 && state > 0 && !time_up(limit, i, 1); i++)
+        w->rc = rw->shared ? b_append_retry(&h, w->b->batch) : b_append(&h, w->b->batch, 1);
+    w->t1 = now_ns();
+    w->ops = i;
+    b_journal_close(&h);
+    return NULL;
+}
+
+/* param threads of one process share the store handle; each appends its
+ * share of rw->ops, to its own journal or to j0. */
+static int measure_threads(const struct bench *b, const struct row *rw, enum impl im, struct outcome *o)
+{
+    char path[PATH_MAX];
+    struct bstore st;
+    struct worker w[MAX_THREADS];
+    pthread_t tid[MAX_THREADS];
+    struct gate gate = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
+    unsigned n = (unsigned)rw->param, started = 0;
+    int rc, err;
+
+    store_path(b, rw, im, path, sizeof path);
+    rc = b_store_open(&st, im, path, rw->dur);
+    for (unsigned i = 0; i < n && rc == 0; i++) {
+        w[i] = (struct worker){.b = b, .rw = rw, .st = &st, .gate = &gate, .idx = i, .ops = rw->ops / n};
+        if (i < rw->ops % n)
+            w[i].ops++;
+        if ((err = pthread_create(&tid[i], NULL, worker_main, &w[i])) != 0)
+            rc = fail("pthread_create: %s", strerror(err));
+        else
+            started++;
+    }
+    pthread_mutex_lock(&gate.mu);
+    while (gate.ready < started)
+        pthread_cond_wait(&gate.cv, &gate.mu);
+    gate.state = rc == 0 ? 1 : -1;
+    pthread_cond_broadcast(&gate.cv);
+    pthread_mutex_unlock(&gate.mu);
+    o->t0 = INT64_MAX;
+    o->t1 = 0;
+    o->ops = 0;
+    for (unsigned i = 0; i < started; i++) {
+        pthread_join(tid[i], NULL);
+        if (w[i].rc != 0 && rc == 0)
+            rc = w[i].rc;
+        o->ops += w[i].ops;
+        if (w[i].t0 < o->t0)
+            o->t0 = w[i].t0;
+        if (w[i].t1 > o->t1)
+            o->t1 = w[i].t1;
+    }
+    if (b_store_close(&st) != 0 && rc == 0)
+        rc = BENCH_FAIL;
+    return rc;
+}
+
+static int write_all(int fd, const void *buf, size_t n)
+{
+    const char *p = buf;
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Reads up to n bytes; returns how many came before end of file. */
+static size_t read_all(int fd, void *buf, size_t n)
+{
+    char *p = buf;
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = read(fd, p + got, n - got);
+        if (r < 0 && errno == EINTR && !stop_signal)
+            continue;
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    return got;
+}
+
+/* A reader process: opens the store itself, says it is ready, waits for
+ * the start (end of file on `go`), does its gets, reports. */
+static void reader_main(const struct bench *b, const struct row *rw, enum impl im, unsigned round, unsigned idx,
+                        int ready, int go, int res)
+{
+    char path[PATH_MAX], c;
+    struct bstore st;
+    struct bjournal h;
+    struct outcome o;
+    int rc;
+
+    memset(&o, 0, sizeof o);
+    memset(&h, 0, sizeof h);
+    store_path(b, rw, im, path, sizeof path);
+    rc = b_store_open(&st, im, path, rw->dur);
+    if (rc == 0)
+        rc = b_journal_open(&h, &st, "j0", rw->spec.others + 1);
+    if (rc == 0)
+        rc = warm_up(rw, &h);
+    c = rc == 0 ? 'r' : 'f';
+    write_all(ready, &c, 1);
+    read_all(go, &c, 1);
+    if (rc == 0) {
+        struct row one = *rw;
+        one.kind = K_GET;
+        o.t0 = now_ns();
+        rc = run_loop(b, &one, &h, round_seed(b, round) + idx, deadline(b, o.t0), &o.ops);
+        o.t1 = now_ns();
+    }
+    b_journal_close(&h);
+    if (b_store_close(&st) != 0 && rc == 0)
+        rc = BENCH_FAIL;
+    o.ok = rc == 0;
+    snprintf(o.err, sizeof o.err, "%s", err_msg);
+    write_all(res, &o, sizeof o);
+}
+
+static int measure_readers(const struct bench *b, const struct row *rw, enum impl im, unsigned round, struct outcome *o)
+{
+    int ready[2], go[2], res[2], rc = 0;
+    unsigned n = (unsigned)rw->param, forked = 0;
+    pid_t pids[MAX_THREADS];
+    char c;
+
+    if (pipe(ready) != 0 || pipe(go) != 0 || pipe(res) != 0)
+        return fail("pipe: %s", strerror(errno));
+    for (unsigned i = 0; i < n; i++) {
+        pid_t pid = fork();
+        if (pid < 0) {
+            rc = fail("fork: %s", strerror(errno));
+            break;
+        }
+        if (pid == 0) {
+            close(ready[0]);
+            close(go[1]);
+            close(res[0]);
+            reader_main(b, rw, im, round, i, ready[1], go[0], res[1]);
+            _exit(0);
+        }
+        pids[forked++] = pid;
+    }
+    close(ready[1]);
+    close(go[0]);
+    close(res[1]);
+    for (unsigned i = 0; i < forked; i++)
+        if (read_all(ready[0], &c, 1) != 1 || c != 'r')
+            rc = rc ? rc : fail("a reader process could not open the store");
+    o->t0 = now_ns();
+    close(go[1]); /* the start */
+    o->t1 = 0;
+    o->ops = 0;
+    for (unsigned i = 0; i < forked; i++) {
+        struct outcome r;
+        if (read_all(res[0], &r, sizeof r) != sizeof r) {
+            rc = rc ? rc : fail("a reader process died");
+            continue;
+        }
+        if (!r.ok && rc == 0)
+            rc = fail("%s", r.err);
+        o->ops += r.ops;
+        if (r.t1 > o->t1)
+            o->t1 = r.t1;
+    }
+    for (unsigned i = 0; i < forked; i++)
+        while (waitpid(pids[i], NULL, 0) < 0 && errno == EINTR)
+            ;
+    close(ready[0]);
+    close(res[0]);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Running children                                                         */
+
+enum job { JOB_PREPARE, JOB_MEASURE, JOB_NOTHING };
+
+/* Runs one job in a child; *rss_kib is its peak resident memory. */
+static int run_child(const struct bench *b, const struct row *rw, enum impl im, unsigned round, enum job job,
+                     struct outcome *o, long *rss_kib)
+{
+    int fds[2], status, rc;
+    struct rusage ru;
+    pid_t pid;
+
+    memset(o, 0, sizeof *o);
+    if (pipe(fds) != 0) {
+        snprintf(o->err, sizeof o->err, "pipe: %s", strerror(errno));
+        return BENCH_FAIL;
+    }
+    fflush(NULL);
+    pid = fork();
+    if (pid < 0) {
+        snprintf(o->err, sizeof o->err, "fork: %s", strerror(errno));
+        close(fds[0]);
+        close(fds[1]);
+        return BENCH_FAIL;
+    }
+    if (pid == 0) {
+        signal(SIGINT, SIG_DFL);
+        signal(SIGTERM, SIG_DFL);
+        close(fds[0]);
+        switch (job) {
+        case JOB_PREPARE:
+            rc = prepare(b, rw, im);
+            break;
+        case JOB_MEASURE:
+            rc = rw->kind == K_THREADS   ? measure_threads(b, rw, im, o)
+                 : rw->kind == K_READERS ? measure_readers(b, rw, im, round, o)
+                                         : measure_one(b, rw, im, round, o);
+            break;
+        default:
+            rc = 0;
+            break;
+        }
+        o->ok = rc == 0;
+        snprintf(o->err, sizeof o->err, "%s", err_msg);
+        write_all(fds[1], o, sizeof *o);
+        _exit(rc == 0 ? 0 : 1);
+    }
+    close(fds[1]);
+    rc = read_all(fds[0], o, sizeof *o) == sizeof *o ? 0 : BENCH_FAIL;
+    close(fds[0]);
+    while (wait4(pid, &status, 0, &ru) < 0) {
+        if (errno != EINTR) {
+            status = 0;
+            memset(&ru, 0, sizeof ru);
+            break;
+        }
+        if (stop_signal)
+            kill(pid, SIGKILL);
+    }
+    *rss_kib = ru.ru_maxrss;
+    if (WIFSIGNALED(status)) {
+        snprintf(o->err, sizeof o->err, "killed by signal %d", WTERMSIG(status));
+        rc = BENCH_FAIL;
+    } else if (rc != 0 || !o->ok) {
+        if (!o->err[0])
+            snprintf(o->err, sizeof o->err, "the child process failed (status %d)", WEXITSTATUS(status));
+        rc = BENCH_FAIL;
+    }
+    return rc;
+}
+
+static int is_tty;
+
+/* On a terminal, one line rewritten at each step; elsewhere (a log), one
+ * line per row and store, the steps (detail) left out. */
+static void progress(int detail, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void progress(int detail, const char *fmt, ...)
+{
+    char line[200];
+    va_list ap;
+    if (detail && !is_tty)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (is_tty)
+        fprintf(stderr, "\r\033[K%s: %s", PROG, line);
+    else
+        fprintf(stderr, "%s: %s\n", PROG, line);
+}
+
+static int key_used_after(const struct bench *b, size_t i)
+{
+    for (size_t k = i + 1; k < b->nrows; k++)
+        if (strcmp(b->rows[k].key, b->rows[i].key) == 0)
+            return 1;
+    return 0;
+}
+
+static int key_used_before(const struct bench *b, size_t i)
+{
+    for (size_t k = 0; k < i; k++)
+        if (strcmp(b->rows[k].key, b->rows[i].key) == 0)
+            return 1;
+    return 0;
+}
+
+static int run_rows(struct bench *b)
+{
+    struct outcome o;
+    char path[PATH_MAX];
+    long rss;
+
+    for (size_t i = 0; i < b->nrows && !stop_signal; i++) {
+        struct row *rw = &b->rows[i];
+        if (!key_used_before(b, i)) {
+            progress(0, "[%zu/%zu] %s: preparing the stores", i + 1, b->nrows, rw->name);
+            for (int im = 0; im < NIMPL && !stop_signal; im++) {
+                if (!(b->impl_mask & 1u << im))
+                    continue;
+                progress(1, "[%zu/%zu] %s: preparing the %s store", i + 1, b->nrows, rw->name, impl_names[im]);
+                if (run_child(b, rw, (enum impl)im, 0, JOB_PREPARE, &o, &rss) != 0) {
+                    fprintf(stderr, "%s%s: preparing %s (%s): %s\n", is_tty ? "\n" : "", PROG, rw->name, impl_names[im],
+                            o.err);
+                    return 1;
+                }
+            }
+        }
+        progress(0, "[%zu/%zu] %s: %u rounds", i + 1, b->nrows, rw->name, b->rounds);
+        for (unsigned r = 0; r < b->rounds && !stop_signal; r++) {
+            for (int k = 0; k < NIMPL && !stop_signal; k++) {
+                enum impl im = (enum impl)((k + r) % NIMPL);
+                if (!(b->impl_mask & 1u << im))
+                    continue;
+                progress(1, "[%zu/%zu] %s: round %u/%u, %s", i + 1, b->nrows, rw->name, r + 1, b->rounds,
+                         impl_names[im]);
+                if (run_child(b, rw, im, r, JOB_MEASURE, &o, &rss) != 0) {
+                    if (stop_signal)
+                        break;
+                    fprintf(stderr, "%s%s: %s (%s): %s\n", is_tty ? "\n" : "", PROG, rw->name, impl_names[im], o.err);
+                    return 1;
+                }
+                rw->rate[im][r] = o.t1 > o.t0 ? (double)o.ops * 1e9 / (double)(o.t1 - o.t0) : 0;
+                if (rss > rw->rss_kib[im])
+                    rw->rss_kib[im] = rss;
+                if (r == 0 || o.ops < rw->least[im])
+                    rw->least[im] = o.ops;
+            }
+        }
+        rw->done = !stop_signal;
+        if (!b->keep && !key_used_after(b, i)) {
+            for (int im = 0; im < NIMPL; im++) {
+                store_path(b, rw, (enum impl)im, path, sizeof path);
+                rm_rf(path);
+            }
+        }
+    }
+    if (is_tty)
+        fprintf(stderr, "\r\033[K");
+    if (stop_signal) {
+        fprintf(stderr, "%s: stopped by signal %d\n", PROG, (int)stop_signal);
+        return 1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Rows                                                                     */
+
+static struct row *add_row(struct bench *b, const char *name, const char *key, enum kind kind, enum dur dur,
+                           const char *unit, uint64_t ops)
+{
+    struct row *rw = &b->rows[b->nrows++];
+    memset(rw, 0, sizeof *rw);
+    snprintf(rw->name, sizeof rw->name, "%s", name);
+    snprintf(rw->key, sizeof rw->key, "%s", key);
+    rw->kind = kind;
+    rw->dur = dur;
+    rw->unit = unit;
+    rw->ops = ops;
+    rw->spec.journals = 1;
+    return rw;
+}
+
+static int build_rows(struct bench *b)
+{
+    size_t max = 16 + 2 * MAX_LIST + MAX_LIST + 2 * MAX_LIST + 4;
+    char name[40], key[40], c[24];
+    struct spec read = {0, 1, b->records};
+    struct row *rw;
+
+    b->rows = calloc(max, sizeof *b->rows);
+    if (!b->rows)
+        return -1;
+    if (b->groups & 1u << 1)
+        add_row(b, "append", "append", K_APPEND, DUR_SYNC, "rec/s", b->appends);
+    if (b->groups & 1u << 2)
+        add_row(b, "append-nosync", "nosync", K_APPEND, DUR_NOSYNC, "rec/s", b->appends);
+    if (b->groups & 1u << 3) {
+        fmt_count(c, sizeof c, b->batch_size);
+        snprintf(name, sizeof name, "batch-%s", c);
+        rw = add_row(b, name, "batch", K_BATCH, DUR_SYNC, "rec/s", b->batches * b->batch_size);
+        rw->param = b->batch_size;
+    }
+    if (b->groups & 1u << 4)
+        add_row(b, "get", "read", K_GET, DUR_NONE, "get/s", b->reads)->spec = read;
+    if (b->groups & 1u << 5)
+        add_row(b, "snapshot-get", "read", K_SNAPGET, DUR_NONE, "get/s", b->reads)->spec = read;
+    if (b->groups & 1u << 6) {
+        rw = add_row(b, "range", "read", K_RANGE, DUR_NONE, "rec/s", b->passes * b->records);
+        rw->spec = read;
+        rw->param = b->passes;
+    }
+    if (b->groups & 1u << 7)
+        add_row(b, "bounds", "read", K_BOUNDS, DUR_NONE, "call/s", b->reads)->spec = read;
+    if (b->groups & 1u << 8) {
+        for (unsigned i = 0; i < b->nthreads; i++) {
+            snprintf(name, sizeof name, "threads-own-%u", b->threads[i]);
+            rw = add_row(b, name, name, K_THREADS, DUR_SYNC, "rec/s", b->appends);
+            rw->param = b->threads[i];
+            rw->spec.journals = b->threads[i];
+        }
+        for (unsigned i = 0; i < b->nthreads; i++) {
+            if (b->threads[i] < 2)
+                continue;
+            snprintf(name, sizeof name, "threads-shared-%u", b->threads[i]);
+            rw = add_row(b, name, name, K_THREADS, DUR_SYNC, "rec/s", b->appends);
+            rw->param = b->threads[i];
+            rw->shared = 1;
+        }
+    }
+    if (b->groups & 1u << 9) {
+        for (unsigned i = 0; i < b->nprocs; i++) {
+            snprintf(name, sizeof name, "readers-%u", b->procs[i]);
+            rw = add_row(b, name, "read", K_READERS, DUR_NONE, "get/s", b->reads);
+            rw->spec = read;
+            rw->param = b->procs[i];
+        }
+    }
+    if (b->groups & 1u << 10) {
+        for (unsigned i = 0; i < b->nscale; i++) {
+            struct spec sp = {0, 1, b->scale[i]};
+            fmt_count(c, sizeof c, b->scale[i]);
+            snprintf(key, sizeof key, "scale-%s", c);
+            snprintf(name, sizeof name, "scale-get-%s", c);
+            add_row(b, name, key, K_GET, DUR_NONE, "get/s", b->reads)->spec = sp;
+            snprintf(name, sizeof name, "scale-append-%s", c);
+            add_row(b, name, key, K_APPEND, DUR_NOSYNC, "rec/s", b->appends)->spec = sp;
+        }
+        /* The measured journal is created last, so its records sort last
+         * and the raw floor may use MDB_APPEND in both stores. */
+        for (int many = 0; many < 2; many++) {
+            uint64_t n = many ? b->journals : 1;
+            struct spec sp = {n - 1, 1, b->scale[0]};
+            fmt_count(c, sizeof c, n);
+            snprintf(key, sizeof key, "journals-%s", c);
+            snprintf(name, sizeof name, "journals-%s-get", c);
+            add_row(b, name, key, K_GET, DUR_NONE, "get/s", b->reads)->spec = sp;
+            snprintf(name, sizeof name, "journals-%s-append", c);
+            add_row(b, name, key, K_APPEND, DUR_NOSYNC, "rec/s", b->appends)->spec = sp;
+        }
+    }
+    for (size_t i = 0; i < b->nrows; i++)
+        for (int im = 0; im < NIMPL; im++)
+            if (!(b->rows[i].rate[im] = calloc(b->rounds, sizeof(double))))
+                return -1;
+    return 0;
+}
+
+static void free_rows(struct bench *b)
+{
+    for (size_t i = 0; i < b->nrows; i++)
+        for (int im = 0; im < NIMPL; im++)
+            free(b->rows[i].rate[im]);
+    free(b->rows);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Reports                                                                  */
+
+static int cmp_double(const void *x, const void *y)
+{
+    double a = *(const double *)x, c = *(const double *)y;
+    return (a > c) - (a < c);
+}
+
+static double median(const double *v, unsigned n)
+{
+    double s[64];
+    unsigned m = n < 64 ? n : 64;
+    memcpy(s, v, m * sizeof *s);
+    qsort(s, m, sizeof *s, cmp_double);
+    return m % 2 ? s[m / 2] : (s[m / 2 - 1] + s[m / 2]) / 2;
+}
+
+/* The time ratio a/o (above 1: a is slower): the median over the rounds of
+ * the ratio within each round, where the two ran side by side, so that the
+ * drift of a busy machine between rounds cancels out. */
+static double time_ratio(const struct row *rw, enum impl a, enum impl o, unsigned rounds)
+{
+    double x[64];
+    unsigned n = 0;
+    for (unsigned r = 0; r < rounds && r < 64; r++)
+        if (rw->rate[a][r] > 0)
+            x[n++] = rw->rate[o][r] / rw->rate[a][r];
+    return n ? median(x, n) : 0;
+}
+
+/* The lowest and highest per-round ratio journal/lmdb: how far the median
+ * ratio can be trusted. Rounds alternate, so each pair ran side by side. */
+static void ratio_spread(const struct row *rw, unsigned rounds, double *lo, double *hi)
+{
+    *lo = 1e300;
+    *hi = 0;
+    for (unsigned r = 0; r < rounds; r++) {
+        double x = rw->rate[IMPL_JOURNAL][r] > 0 ? rw->rate[IMPL_LMDB][r] / rw->rate[IMPL_JOURNAL][r] : 0;
+        if (x < *lo)
+            *lo = x;
+        if (x > *hi)
+            *hi = x;
+    }
+}
+
+static void fmt_rate(char *buf, size_t n, double v)
+{
+    char digits[32];
+    size_t len, o = 0;
+    snprintf(digits, sizeof digits, "%.0f", v);
+    len = strlen(digits);
+    for (size_t i = 0; i < len && o + 2 < n; i++) {
+        if (i > 0 && (len - i) % 3 == 0)
+            buf[o++] = ',';
+        buf[o++] = digits[i];
+    }
+    buf[o] = '\0';
+}
+
+static int has(const struct bench *b, enum impl im)
+{
+    return (b->impl_mask & 1u << im) != 0;
+}
+
+static void machine_line(char *buf, size_t n)
+{
+    char model[128] = "unknown CPU", line[256];
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    double mem = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE) / (1 << 30);
+    if (f) {
+        while (fgets(line, sizeof line, f)) {
+            char *p = strchr(line, ':');
+            if (strncmp(line, "model name", 10) == 0 && p) {
+                snprintf(model, sizeof model, "%s", p + 2);
+                model[strcspn(model, "\n")] = '\0';
+                break;
+            }
+        }
+        fclose(f);
+    }
+    snprintf(buf, n, "%ld CPUs (%s), %.1f GiB memory", sysconf(_SC_NPROCESSORS_ONLN), model, mem);
+}
+
+/* The 1-minute load average: a busy machine makes every number noisy. */
+static double load_average(void)
+{
+    double l = -1;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f) {
+        if (fscanf(f, "%lf", &l) != 1)
+            l = -1;
+        fclose(f);
+    }
+    return l;
+}
+
+static const char *fs_name(const char *path)
+{
+    struct statfs sf;
+    if (statfs(path, &sf) != 0)
+        return "unknown";
+    switch ((unsigned long)sf.f_type) {
+    case 0xEF53:
+        return "ext2/3/4";
+    case 0x01021994:
+        return "tmpfs: syncs cost nothing";
+    case 0x58465342:
+        return "xfs";
+    case 0x9123683E:
+        return "btrfs";
+    case 0x794C7630:
+        return "overlayfs";
+    default:
+        return "other";
+    }
+}
+
+static void print_table(const struct bench *b, FILE *f)
+{
+    char date[64], mach[256], rates[NIMPL][32], c1[24], c2[24];
+    time_t t = time(NULL);
+    int mv, mn, mp;
+
+    strftime(date, sizeof date, "%Y-%m-%d %H:%M UTC", gmtime(&t));
+    machine_line(mach, sizeof mach);
+    mdb_version(&mv, &mn, &mp);
+    fprintf(f, "%s %s: libjournal %s, LMDB %d.%d.%d, SQLite %s\n", PROG, JOURNAL_VERSION_STRING, journal_version(), mv,
+            mn, mp, sqlite3_libversion());
+    fprintf(f, "%s; %s; load average %.1f at the start, %.1f at the end; stores on %s (%s)\n", date, mach, b->load[0],
+            b->load[1], b->dir, fs_name(b->root));
+    fmt_count(c1, sizeof c1, b->records);
+    fmt_count(c2, sizeof c2, b->journals);
+    fprintf(f,
+            "record %zu bytes; %u rounds, median; appends %" PRIu64 "/round, batches %" PRIu64 "x%" PRIu64
+            ", reads %" PRIu64 "/round, read journal %s records, range %" PRIu64 " passes, journals %s;\n"
+            "a measurement stops after %.2f s when its count is not done (0: never)\n\n",
+            b->size, b->rounds, b->appends, b->batches, b->batch_size, b->reads, c1, b->passes, c2,
+            (double)b->max_ns / 1e9);
+    fprintf(f, "%-22s %-6s %12s %12s %12s %8s %11s %8s  %s\n", "scenario", "unit", "journal", "lmdb", "sqlite",
+            "j/lmdb", "(rounds)", "j/sqlite", "peak RSS MiB j/l/s");
+    for (size_t i = 0; i < b->nrows; i++) {
+        const struct row *rw = &b->rows[i];
+        char jl[16] = "-", range[24] = "-", js[16] = "-", rss[48];
+        if (!rw->done)
+            continue;
+        for (int im = 0; im < NIMPL; im++) {
+            if (has(b, (enum impl)im))
+                fmt_rate(rates[im], sizeof rates[im], median(rw->rate[im], b->rounds));
+            else
+                snprintf(rates[im], sizeof rates[im], "-");
+        }
+        if (has(b, IMPL_JOURNAL) && has(b, IMPL_LMDB)) {
+            double lo, hi;
+            ratio_spread(rw, b->rounds, &lo, &hi);
+            snprintf(jl, sizeof jl, "%.2fx", time_ratio(rw, IMPL_JOURNAL, IMPL_LMDB, b->rounds));
+            snprintf(range, sizeof range, "%.2f-%.2f", lo, hi);
+        }
+        if (has(b, IMPL_JOURNAL) && has(b, IMPL_SQLITE))
+            snprintf(js, sizeof js, "%.2fx", time_ratio(rw, IMPL_JOURNAL, IMPL_SQLITE, b->rounds));
+        snprintf(rss, sizeof rss, "%.1f/%.1f/%.1f", rw->rss_kib[0] / 1024.0, rw->rss_kib[1] / 1024.0,
+                 rw->rss_kib[2] / 1024.0);
+        fprintf(f, "%-22s %-6s %12s %12s %12s %8s %11s %8s  %s\n", rw->name, rw->unit, rates[0], rates[1], rates[2], jl,
+                range, js, rss);
+    }
+    fprintf(f, "\nnotes:\n");
+    fprintf(f, "- ops/s are medians of the rounds; the three ran in turn in every round, the first one rotating.\n"
+               "  A measurement does its count or stops at the time limit; the CSV gives the fewest done.\n");
+    fprintf(f, "- j/lmdb and j/sqlite are time ratios (time per operation of journal / of the other; above 1.00x the\n"
+               "  journal is slower), the median of the ratios within each round, where the two ran side by side.\n"
+               "  (rounds) is the lowest and highest j/lmdb of single rounds.\n");
+    fprintf(f, "- lmdb is the floor: the library's on-disk layout, one write transaction per append that reads the\n"
+               "  catalog entry, checks the end, puts the records (MDB_APPEND where they sort last, else\n"
+               "  MDB_NOOVERWRITE) and the new end; reads in one reused read transaction (mdb_txn_reset/renew).\n");
+    fprintf(
+        f,
+        "- sqlite: WAL, one WITHOUT ROWID table keyed by (journal, position), prepared statements;\n"
+        "  synchronous=FULL for durable rows, NORMAL for append-nosync and scale/journals appends, OFF for reads.\n");
+    fprintf(f, "- append-nosync: the library maps JOURNAL_NOSYNC to MDB_NOMETASYNC (data synced, root page not), so\n"
+               "  the floor uses MDB_NOMETASYNC too, not MDB_NOSYNC, which can corrupt a store on a machine crash.\n");
+    fprintf(f, "- threads-own-N: N threads, each its own journal in one store (one store handle, one SQLite\n"
+               "  connection per thread); threads-shared-N: all append to one journal, retrying after conflicts\n"
+               "  (journal_append_retry). Appends are durable; rec/s is the aggregate.\n");
+    fprintf(f, "- readers-N: N processes, each opening the store itself, copying gets at once; aggregate gets/s.\n");
+    fprintf(f,
+            "- scale-*-N: one journal of N records in its own store; journals-N-*: a journal of %" PRIu64
+            " records in a store\n"
+            "  with N journals (the others empty; SQLite has no catalog, so there each holds one record).\n"
+            "  Scale appends use JOURNAL_NOSYNC.\n",
+            b->scale[0]);
+    fprintf(f,
+            "- gets and ranges are timed after one untimed pass over the journal (a reader's steady state, not\n"
+            "  the page faults of a fresh process); peak RSS is ru_maxrss of the process that ran the round, the\n"
+            "  store pages it touched through the map included; a process doing nothing peaks at %.1f MiB.\n",
+            b->base_rss_kib / 1024.0);
+}
+
+/* Writes and closes b->csv_file, opened before the run so that a path that
+ * cannot be written fails at once rather than after the run. */
+static int write_csv(struct bench *b)
+{
+    FILE *f = b->csv_file;
+    int rc;
+
+    b->csv_file = NULL;
+    fprintf(f, "scenario,unit,ops_per_round,rounds");
+    for (int im = 0; im < NIMPL; im++)
+        fprintf(f, ",%s_ops_s", impl_names[im]);
+    fprintf(f, ",journal_vs_lmdb,journal_vs_sqlite");
+    for (int im = 0; im < NIMPL; im++)
+        fprintf(f, ",%s_min_ops_s,%s_max_ops_s", impl_names[im], impl_names[im]);
+    for (int im = 0; im < NIMPL; im++)
+        fprintf(f, ",%s_rss_kib", impl_names[im]);
+    for (int im = 0; im < NIMPL; im++)
+        fprintf(f, ",%s_least_ops", impl_names[im]);
+    fprintf(f, "\n");
+    for (size_t i = 0; i < b->nrows; i++) {
+        const struct row *rw = &b->rows[i];
+        if (!rw->done)
+            continue;
+        fprintf(f, "%s,%s,%" PRIu64 ",%u", rw->name, rw->unit, rw->ops, b->rounds);
+        for (int im = 0; im < NIMPL; im++) {
+            if (has(b, (enum impl)im))
+                fprintf(f, ",%.1f", median(rw->rate[im], b->rounds));
+            else
+                fprintf(f, ",");
+        }
+        if (has(b, IMPL_JOURNAL) && has(b, IMPL_LMDB))
+            fprintf(f, ",%.4f", time_ratio(rw, IMPL_JOURNAL, IMPL_LMDB, b->rounds));
+        else
+            fprintf(f, ",");
+        if (has(b, IMPL_JOURNAL) && has(b, IMPL_SQLITE))
+            fprintf(f, ",%.4f", time_ratio(rw, IMPL_JOURNAL, IMPL_SQLITE, b->rounds));
+        else
+            fprintf(f, ",");
+        for (int im = 0; im < NIMPL; im++) {
+            double lo = 1e300, hi = 0;
+            if (!has(b, (enum impl)im)) {
+                fprintf(f, ",,");
+                continue;
+            }
+            for (unsigned r = 0; r < b->rounds; r++) {
+                lo = rw->rate[im][r] < lo ? rw->rate[im][r] : lo;
+                hi = rw->rate[im][r] > hi ? rw->rate[im][r] : hi;
+            }
+            fprintf(f, ",%.1f,%.1f", lo, hi);
+        }
+        for (int im = 0; im < NIMPL; im++)
+            fprintf(f, ",%ld", rw->rss_kib[im]);
+        for (int im = 0; im < NIMPL; im++)
+            fprintf(f, ",%" PRIu64, rw->least[im]);
+        fprintf(f, "\n");
+    }
+    rc = ferror(f);
+    if (fclose(f) != 0 || rc) {
+        fprintf(stderr, "%s: %s: write failed\n", PROG, b->csv);
+        return 1;
+    }
+    return 0;
+}
+
+static int in_path(const char *prog)
+{
+    const char *path = getenv("PATH");
+    char buf[PATH_MAX];
+    while (path && *path) {
+        size_t n = strcspn(path, ":");
+        snprintf(buf, sizeof buf, "%.*s/%s", (int)n, path, prog);
+        if (n > 0 && access(buf, X_OK) == 0)
+            return 1;
+        path += n + (path[n] == ':');
+    }
+    return 0;
+}
+
+/* Writes s as a single-quoted gnuplot string (a quote is doubled). */
+static void gp_quote(FILE *f, const char *s)
+{
+    fputc('\'', f);
+    for (; *s; s++) {
+        if (*s == '\'')
+            fputc('\'', f);
+        fputc(*s, f);
+    }
+    fputc('\'', f);
+}
+
+static int write_plot(const struct bench *b)
+{
+    char date[32], mach[256];
+    time_t t = time(NULL);
+    size_t shown = 0;
+    FILE *f;
+    int st;
+
+    if (!in_path("gnuplot")) {
+        fprintf(stderr, "%s: note: gnuplot is not installed, no plot written (tools/deps.sh bench installs it)\n",
+                PROG);
+        return 0;
+    }
+    for (size_t i = 0; i < b->nrows; i++)
+        shown += b->rows[i].done;
+    strftime(date, sizeof date, "%Y-%m-%d", gmtime(&t));
+    machine_line(mach, sizeof mach);
+    f = popen("gnuplot", "w");
+    if (!f) {
+        fprintf(stderr, "%s: gnuplot: %s\n", PROG, strerror(errno));
+        return 1;
+    }
+    fprintf(f, "set terminal pngcairo size %zu,720 noenhanced font ',10'\nset output ",
+            shown < 10 ? (size_t)900 : 300 + 60 * shown);
+    gp_quote(f, b->plot);
+    /* A newline needs a double-quoted string; the machine's name goes in
+     * single quotes, where nothing but a quote is special. */
+    fprintf(f, "\nset title 'journal-bench %s: operations per second, median of %u rounds (log scale)' . \"\\n\" . ",
+            date, b->rounds);
+    gp_quote(f, mach);
+    fprintf(f, "\nset rmargin 8\n");
+    fprintf(f, "set style data histograms\nset style histogram clustered gap 1\n"
+               "set style fill solid 0.85 border -1\nset logscale y\nset format y '%%.0s%%c'\nset grid ytics\n"
+               "set ylabel 'records, gets or calls per second'\nset xtics rotate by -40 left nomirror\n"
+               "set key outside top center horizontal\nset bmargin 9\nset datafile missing 'NaN'\n$d << EOD\n");
+    for (size_t i = 0; i < b->nrows; i++) {
+        const struct row *rw = &b->rows[i];
+        if (!rw->done)
+            continue;
+        fprintf(f, "%s", rw->name);
+        for (int im = 0; im < NIMPL; im++) {
+            if (has(b, (enum impl)im))
+                fprintf(f, " %.3f", median(rw->rate[im], b->rounds));
+            else
+                fprintf(f, " NaN");
+        }
+        fprintf(f, "\n");
+    }
+    fprintf(f, "EOD\nplot $d using 2:xtic(1) title 'journal' lc rgb '#1f77b4', '' using 3 title 'lmdb (floor)' lc "
+               "rgb '#7f7f7f', '' using 4 title 'sqlite' lc rgb '#ff7f0e'\n");
+    st = pclose(f);
+    if (st != 0) {
+        fprintf(stderr, "%s: gnuplot failed (status %d); no plot written to %s\n", PROG, st, b->plot);
+        return 1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Options                                                                  */
+
+static const char *const group_names[] = {NULL,    "append", "nosync",  "batch",   "get",  "snapget",
+                                          "range", "bounds", "threads", "readers", "scale"};
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "Usage: %s [OPTION]...\n"
+            "Measure libjournal against raw LMDB (its floor) and SQLite (the alternative),\n"
+            "alternating the three round by round; print medians and time ratios.\n\n"
+            "  -s, --scenario=LIST   scenarios to run, by number or name (default: all):\n"
+            "                        1 append, 2 nosync, 3 batch, 4 get, 5 snapget, 6 range,\n"
+            "                        7 bounds, 8 threads, 9 readers, 10 scale\n"
+            "  -i, --impl=LIST       implementations: journal,lmdb,sqlite (default: all)\n"
+            "  -d, --dir=DIR         where the stores go (default: $TMPDIR or /tmp), in a\n"
+            "                        directory of this run that is removed at exit\n"
+            "  -k, --keep            keep the stores (and print where they are)\n"
+            "  -c, --csv=FILE        also write the results as CSV\n"
+            "  -p, --plot=FILE       also draw ops/s per scenario as a PNG (needs gnuplot)\n"
+            "  -q, --quick           tiny counts, for a test that the program works\n"
+            "  -r, --rounds=N        rounds per scenario (default 7)\n"
+            "      --size=BYTES      record size (default 100)\n"
+            "      --appends=N       appends per round, one per call (default 300)\n"
+            "      --batches=N       batches per round (default 20)\n"
+            "      --batch-size=N    records per batch (default 1000)\n"
+            "      --reads=N         gets or bounds calls per round and process (default 100000)\n"
+            "      --records=N       records of the journal the reads use (default 1e5)\n"
+            "      --passes=N        range passes over that journal per round (default 5)\n"
+            "      --threads=LIST    thread counts for scenario 8 (default 1,2,4,8)\n"
+            "      --procs=LIST      process counts for scenario 9 (default 1,2)\n"
+            "      --scale=LIST      journal sizes for scenario 10 (default 1e3,1e5,1e6)\n"
+            "      --journals=N      journals in the large store of scenario 10 (default 1e4)\n"
+            "      --seed=N          seed of the random positions (default 1)\n"
+            "  -t, --time=SECONDS    stop a measurement after this long, short of its\n"
+            "                        count; 0: never (default 0.15)\n"
+            "  -h, --help            print this help and exit\n"
+            "  -V, --version         print the versions and exit\n\n"
+            "Counts take digits or 1eN. Exit status: 0 on success, 1 on failure, 2 on bad usage.\n",
+            PROG);
+}
+
+static int bad_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int bad_usage(const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "%s: ", PROG);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nTry '%s --help' for more information.\n", PROG);
+    return 2;
+}
+
+/* A count of at least 1: digits, or 1eN. */
+static int parse_count(const char *s, uint64_t max, uint64_t *out)
+{
+    char *end;
+    uint64_t v;
+    if (*s < '0' || *s > '9')
+        return -1;
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (errno)
+        return -1;
+    if (*end == 'e' || *end == 'E') {
+        char *e2;
+        unsigned long e = strtoul(end + 1, &e2, 10);
+        if (e2 == end + 1 || *e2 || e > 19)
+            return -1;
+        for (; e > 0; e--) {
+            if (v > UINT64_MAX / 10)
+                return -1;
+            v *= 10;
+        }
+        end = e2;
+    }
+    if (*end || v < 1 || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_list(const char *opt, const char *arg, uint64_t max, uint64_t *vals, unsigned *n)
+{
+    char buf[256], *save = NULL, *tok;
+    snprintf(buf, sizeof buf, "%s", arg);
+    *n = 0;
+    for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        if (*n == MAX_LIST)
+            return bad_usage("%s: at most %d values", opt, MAX_LIST);
+        if (parse_count(tok, max, &vals[(*n)++]) != 0)
+            return bad_usage("%s: '%s' is not a count (1 to %" PRIu64 ")", opt, tok, max);
+    }
+    return *n ? 0 : bad_usage("%s: an empty list", opt);
+}
+
+static int parse_names(const char *opt, const char *arg, const char *const *names, unsigned first, unsigned count,
+                       unsigned *mask)
+{
+    char buf[256], *save = NULL, *tok;
+    snprintf(buf, sizeof buf, "%s", arg);
+    *mask = 0;
+    for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        unsigned k, found = 0;
+        for (k = first; k < first + count; k++) {
+            char num[8];
+            snprintf(num, sizeof num, "%u", k);
+            if (strcmp(tok, names[k]) == 0 || (first > 0 && strcmp(tok, num) == 0)) {
+                *mask |= 1u << k;
+                found = 1;
+            }
+        }
+        if (!found)
+            return bad_usage("%s: unknown '%s'", opt, tok);
+    }
+    return *mask ? 0 : bad_usage("%s: an empty list", opt);
+}
+
+static uint64_t pick(uint64_t given, int quick, uint64_t q, uint64_t full)
+{
+    return given ? given : quick ? q : full;
+}
+
+static int parse_args(struct bench *b, int argc, char **argv)
+{
+    enum {
+        O_SIZE = 256,
+        O_APPENDS,
+        O_BATCHES,
+        O_BATCH_SIZE,
+        O_READS,
+        O_RECORDS,
+        O_PASSES,
+        O_THREADS,
+        O_PROCS,
+        O_SCALE,
+        O_JOURNALS,
+        O_SEED
+    };
+    static const struct option longopts[] = {{"scenario", required_argument, NULL, 's'},
+                                             {"impl", required_argument, NULL, 'i'},
+                                             {"dir", required_argument, NULL, 'd'},
+                                             {"keep", no_argument, NULL, 'k'},
+                                             {"csv", required_argument, NULL, 'c'},
+                                             {"plot", required_argument, NULL, 'p'},
+                                             {"quick", no_argument, NULL, 'q'},
+                                             {"rounds", required_argument, NULL, 'r'},
+                                             {"size", required_argument, NULL, O_SIZE},
+                                             {"appends", required_argument, NULL, O_APPENDS},
+                                             {"batches", required_argument, NULL, O_BATCHES},
+                                             {"batch-size", required_argument, NULL, O_BATCH_SIZE},
+                                             {"reads", required_argument, NULL, O_READS},
+                                             {"records", required_argument, NULL, O_RECORDS},
+                                             {"passes", required_argument, NULL, O_PASSES},
+                                             {"threads", required_argument, NULL, O_THREADS},
+                                             {"procs", required_argument, NULL, O_PROCS},
+                                             {"scale", required_argument, NULL, O_SCALE},
+                                             {"journals", required_argument, NULL, O_JOURNALS},
+                                             {"seed", required_argument, NULL, O_SEED},
+                                             {"time", required_argument, NULL, 't'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {"version", no_argument, NULL, 'V'},
+                                             {NULL, 0, NULL, 0}};
+    /* Counts given on the command line; 0 where the default applies. */
+    uint64_t rounds = 0, size = 0, appends = 0, batches = 0, batch_size = 0, reads = 0, records = 0, passes = 0,
+             journals = 0, seed = 0, list[MAX_LIST];
+    int c, rc, li, time_set = 0;
+    char opt[40];
+
+    opterr = 0;
+    b->groups = 0x7FEu;
+    b->impl_mask = 7u;
+    while ((li = -1, c = getopt_long(argc, argv, ":s:i:d:kc:p:qr:t:hV", longopts, &li)) != -1) {
+        uint64_t *count = NULL, max = UINT32_MAX;
+        if (li >= 0)
+            snprintf(opt, sizeof opt, "--%s", longopts[li].name);
+        else
+            snprintf(opt, sizeof opt, "-%c", c);
+        switch (c) {
+        case 's':
+            if ((rc = parse_names("--scenario", optarg, group_names, 1, 10, &b->groups)) != 0)
+                return rc;
+            break;
+        case 'i':
+            if ((rc = parse_names("--impl", optarg, impl_names, 0, NIMPL, &b->impl_mask)) != 0)
+                return rc;
+            break;
+        case 'd':
+            b->dir = optarg;
+            break;
+        case 'k':
+            b->keep = 1;
+            break;
+        case 'c':
+            b->csv = optarg;
+            break;
+        case 'p':
+            b->plot = optarg;
+            break;
+        case 'q':
+            b->quick = 1;
+            break;
+        case 'r':
+            count = &rounds;
+            max = 64;
+            break;
+        case O_SIZE:
+            count = &size;
+            max = 1u << 30;
+            break;
+        case O_APPENDS:
+            count = &appends;
+            break;
+        case O_BATCHES:
+            count = &batches;
+            break;
+        case O_BATCH_SIZE:
+            count = &batch_size;
+            max = 1000000;
+            break;
+        case O_READS:
+            count = &reads;
+            break;
+        case O_RECORDS:
+            count = &records;
+            max = UINT64_MAX / 2;
+            break;
+        case O_PASSES:
+            count = &passes;
+            break;
+        case O_JOURNALS:
+            count = &journals;
+            max = 1000000000;
+            break;
+        case O_SEED:
+            count = &seed;
+            max = UINT64_MAX;
+            break;
+        case 't': {
+            char *end;
+            double t;
+            errno = 0;
+            t = strtod(optarg, &end);
+            if (errno || end == optarg || *end || !(t >= 0 && t <= 3600))
+                return bad_usage("--time: '%s' is not a number of seconds (0 to 3600)", optarg);
+            time_set = 1;
+            b->max_ns = (int64_t)(t * 1e9);
+            break;
+        }
+        case O_THREADS:
+        case O_PROCS:
+            if ((rc = parse_list(c == O_THREADS ? "--threads" : "--procs", optarg, MAX_THREADS, list,
+                                 c == O_THREADS ? &b->nthreads : &b->nprocs)) != 0)
+                return rc;
+            for (unsigned i = 0; i < (c == O_THREADS ? b->nthreads : b->nprocs); i++)
+                (c == O_THREADS ? b->threads : b->procs)[i] = (unsigned)list[i];
+            break;
+        case O_SCALE:
+            if ((rc = parse_list("--scale", optarg, UINT64_MAX / 2, b->scale, &b->nscale)) != 0)
+                return rc;
+            break;
+        case 'h':
+            usage(stdout);
+            return -1;
+        case 'V': {
+            int mv, mn, mp;
+            mdb_version(&mv, &mn, &mp);
+            printf("%s %s (libjournal %s, LMDB %d.%d.%d, SQLite %s)\n", PROG, JOURNAL_VERSION_STRING, journal_version(),
+                   mv, mn, mp, sqlite3_libversion());
+            return -1;
+        }
+        case ':':
+            return bad_usage("option '%s' needs a value", argv[optind - 1]);
+        default:
+            return bad_usage("unknown option '%s'", argv[optind - 1]);
+        }
+        if (count && parse_count(optarg, max, count) != 0)
+            return bad_usage("%s: '%s' is not a count (1 to %" PRIu64 ")", opt, optarg, max);
+    }
+    if (optind < argc)
+        return bad_usage("unexpected argument '%s'", argv[optind]);
+    b->rounds = (unsigned)pick(rounds, b->quick, 2, 7);
+    b->size = (size_t)pick(size, b->quick, 100, 100);
+    b->appends = pick(appends, b->quick, 4, 300);
+    b->batches = pick(batches, b->quick, 1, 20);
+    b->batch_size = pick(batch_size, b->quick, 50, 1000);
+    b->reads = pick(reads, b->quick, 200, 100000);
+    b->records = pick(records, b->quick, 200, 100000);
+    b->passes = pick(passes, b->quick, 1, 5);
+    b->journals = pick(journals, b->quick, 20, 10000);
+    b->seed = pick(seed, 0, 1, 1);
+    if (!time_set)
+        b->max_ns = 150000000;
+    if (!b->nthreads) {
+        static const unsigned q[] = {1, 2}, full[] = {1, 2, 4, 8};
+        b->nthreads = b->quick ? 2 : 4;
+        memcpy(b->threads, b->quick ? q : full, b->nthreads * sizeof *q);
+    }
+    if (!b->nprocs) {
+        b->nprocs = 2;
+        b->procs[0] = 1;
+        b->procs[1] = 2;
+    }
+    if (!b->nscale) {
+        static const uint64_t q[] = {100}, full[] = {1000, 100000, 1000000};
+        b->nscale = b->quick ? 1 : 3;
+        memcpy(b->scale, b->quick ? q : full, b->nscale * sizeof *q);
+    }
+    if (!b->dir) {
+        const char *t = getenv("TMPDIR");
+        b->dir = t && *t ? t : "/tmp";
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct bench b;
+    struct sigaction sa;
+    struct outcome o;
+    int rc;
+
+    memset(&b, 0, sizeof b);
+    rc = parse_args(&b, argc, argv);
+    if (rc != 0)
+        return rc < 0 ? 0 : rc;
+    is_tty = isatty(2);
+    b.rec = malloc(b.size ? b.size : 1);
+    b.batch = calloc(b.batch_size > FILL_BATCH ? b.batch_size : FILL_BATCH, sizeof *b.batch);
+    if (!b.rec || !b.batch || build_rows(&b) != 0) {
+        fprintf(stderr, "%s: out of memory\n", PROG);
+        rc = 1;
+        goto out_free;
+    }
+    for (size_t i = 0; i < b.size; i++)
+        b.rec[i] = (unsigned char)(i * 131 + 7);
+    for (size_t i = 0; i < (b.batch_size > FILL_BATCH ? b.batch_size : FILL_BATCH); i++)
+        b.batch[i] = (journal_record){b.rec, b.size};
+
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    if (b.csv && !(b.csv_file = fopen(b.csv, "w"))) {
+        fprintf(stderr, "%s: %s: %s\n", PROG, b.csv, strerror(errno));
+        rc = 1;
+        goto out_free;
+    }
+    if (strlen(b.dir) + 32 > sizeof b.root) {
+        fprintf(stderr, "%s: %s: the path is too long\n", PROG, b.dir);
+        rc = 1;
+        goto out_free;
+    }
+    snprintf(b.root, sizeof b.root, "%s/journal-bench-XXXXXX", b.dir);
+    if (!mkdtemp(b.root)) {
+        fprintf(stderr, "%s: %s: %s\n", PROG, b.dir, strerror(errno));
+        rc = 1;
+        goto out_free;
+    }
+    if (run_child(&b, NULL, IMPL_JOURNAL, 0, JOB_NOTHING, &o, &b.base_rss_kib) != 0)
+        b.base_rss_kib = 0;
+
+    b.load[0] = load_average();
+    rc = run_rows(&b);
+    b.load[1] = load_average();
+    if (rc == 0) {
+        print_table(&b, stdout);
+        if (b.keep)
+            printf("- the stores are kept in %s\n", b.root);
+        if (fflush(stdout) != 0) {
+            fprintf(stderr, "%s: standard output: %s\n", PROG, strerror(errno));
+            rc = 1;
+        }
+    }
+    if (rc == 0 && b.csv)
+        rc = write_csv(&b);
+    if (rc == 0 && b.plot)
+        rc = write_plot(&b);
+    if (!b.keep)
+        rm_rf(b.root);
+out_free:
+    if (b.csv_file)
+        fclose(b.csv_file);
+    free_rows(&b);
+    free(b.batch);
+    free(b.rec);
+    return rc;
+}
