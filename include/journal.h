@@ -436,8 +436,11 @@ JOURNAL_API int journal_truncate(journal *j, journal_pos end);
 
 /**
  * journal_wait() - wait until a record exists at or after pos (end > pos).
- * Works across processes: it sleeps on inotify events of the store's data
- * file and rechecks the bounds, so it uses no CPU while nothing changes.
+ * Works across processes on one machine: every commit of this library
+ * touches the store's data file once it is visible, and the call sleeps on
+ * inotify events of that file and checks the bounds after each, so it uses
+ * no CPU while nothing changes and wakes within a scheduling delay of a
+ * commit. On PostgreSQL it uses LISTEN/NOTIFY.
  * @param[in] timeout_ms milliseconds to wait; -1 waits forever; 0 checks.
  * @return 0 when end > pos, -ETIMEDOUT when the time ran out, -EINTR when a
  * signal interrupted the wait, -EINVAL, JOURNAL_EFORK, or an error of
