@@ -236,5 +236,5 @@ fuzz-run: fuzz
 	rm -rf $(B)/fuzz/corpus
 	mkdir -p $(B)/fuzz/corpus
 	cp tests/fuzz/corpus/* $(B)/fuzz/corpus/
-	$(B)/fuzz/fuzz_ops -max_total_time=$(FUZZ_SECONDS) -timeout=30 -max_len=4096 \
+	$(B)/fuzz/fuzz_ops -max_total_time=$(FUZZ_SECONDS) -timeout=30 -max_len=1024 \
 		-artifact_prefix=$(B)/fuzz/ $(B)/fuzz/corpus

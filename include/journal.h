@@ -77,6 +77,71 @@
  * store. A crash of the process alone loses nothing either way.
  * journal_store_sync() forces all pending writes to disk.
  *
+ * POSTGRESQL
+ *
+ * journal_store_open() with a "postgresql://" or "postgres://" URL opens a
+ * store kept in PostgreSQL; any other string is an LMDB directory. The URL
+ * is libpq's (host, port, user, dbname, sslmode, a Unix socket directory as
+ * host=/path, ...), plus the library's own parameter journal_schema=NAME
+ * (default "journal"), removed before the URL reaches libpq. One store is
+ * one schema, so one database holds any number of stores. ^NAME is 1 to 63
+ * letters, digits or _, not starting with a digit or "pg_"; anything else,
+ * or the parameter given twice, gives -EINVAL. The schema and its tables
+ * are created when missing (-ENOENT with JOURNAL_RDONLY); a schema that
+ * holds other tables is not taken over (JOURNAL_ECORRUPT). The schema has
+ * three tables: meta(key, value) with the row ('format', '1'),
+ * journals(id, name bytea, begin_pos, end_pos, waiters) and
+ * records(journal, pos, data bytea), keyed by (journal, pos). Other
+ * programs may read them; writing them bypasses the library's checks.
+ *
+ * Every function works with the same meaning and codes as on LMDB, with
+ * these differences:
+ * - Durable means committed with the server's synchronous_commit (on by
+ *   default: the WAL is flushed before the commit is acknowledged).
+ *   JOURNAL_NOSYNC sets synchronous_commit = off for the store's sessions:
+ *   a server crash may lose the last commits (up to 3 x wal_writer_delay),
+ *   never corrupt; journal_store_sync() flushes them.
+ * - Connection failures: -ECONNREFUSED (no server at that address),
+ *   -ETIMEDOUT, -EHOSTUNREACH, -EACCES (authentication, privileges),
+ *   -ENOENT (no such database), -EINVAL (malformed URL), -ECONNRESET (the
+ *   connection broke during the call), JOURNAL_EREADERS (the server's
+ *   max_connections reached), -EIO otherwise. journal_store_errmsg() gives
+ *   the server's or libpq's message.
+ * - A write that fails with -ECONNRESET may or may not have been committed
+ *   (the connection broke before the answer came): read the bounds; a retry
+ *   at the old end gets JOURNAL_ECONFLICT if it was. ^Every call that
+ *   returned 0 is committed.
+ * - Connections: a store handle keeps a pool of up to 8 idle connections
+ *   and takes one per running call, so any number of threads may use it at
+ *   once. ^A snapshot, a running journal_range() and a journal_wait() each
+ *   hold one connection until they end, so the snapshots open at once are
+ *   limited by the server's max_connections (JOURNAL_EREADERS past it).
+ *   After a server restart, idle connections are replaced without error;
+ *   calls that were running fail once with -ECONNRESET, a snapshot then can
+ *   only be ended. Any number of processes and hosts may use one store.
+ * - Zero copy stops at libpq: snapshot gets point into the PGresult that
+ *   libpq received, kept until the snapshot is renewed or ended.
+ * - Positions are below 2^63. Records up to 1 GiB - 1 byte (PostgreSQL's
+ *   limit for one value; -EMSGSIZE above); a batch up to 1 GiB in all
+ *   (-E2BIG above).
+ * - journal_wait() uses LISTEN/NOTIFY on a channel named after the schema:
+ *   the waiter counts itself in its journal's row, and an append to a
+ *   journal with waiters notifies in its own transaction. It needs UPDATE
+ *   on the journals table, also with JOURNAL_RDONLY, and a primary server.
+ * - journal_store_copy(): dest must be a postgresql:// URL (another schema
+ *   of this database or of another server) whose schema is missing or
+ *   empty (-EEXIST otherwise; a directory gives -ENOTSUP). The copy is
+ *   read from one REPEATABLE READ snapshot and written in one transaction
+ *   (nothing remains on failure). JOURNAL_COPY_COMPACT changes nothing.
+ * - journal_store_stat(): format_version, page_size (the server's
+ *   block_size), file_size = used_size (bytes of the three tables with
+ *   their indexes and TOAST), journals and records; map_size, readers_used
+ *   and max_readers are 0. journal_store_check() checks the same invariants.
+ * - max_size, map_size, max_readers and mode do not apply (max_size below
+ *   64 KiB is still -EINVAL); the CAVEATS about the map, reader slots,
+ *   lock files, fork() of an LMDB environment and NFS are LMDB's; handles
+ *   still do not survive fork() (JOURNAL_EFORK).
+ *
  * POINTER LIFETIMES
  *
  * - journal_get(): *rec is the caller's, to free() with free().
@@ -288,6 +353,16 @@ typedef struct journal_stat {
  * @return 0, -EINVAL, JOURNAL_EFORK, JOURNAL_EREADERS, or a negated errno.
  */
 JOURNAL_API int journal_store_stat(journal_store *s, journal_stat *st);
+
+/**
+ * journal_store_errmsg() - the message behind the last failure: on a
+ * PostgreSQL store, the server's or libpq's message of the calling thread's
+ * last failed call on s; with s NULL, that of the thread's last failed
+ * journal_store_open() of a PostgreSQL URL. LMDB stores have no message
+ * beyond their codes: "". Never NULL.
+ * @return a string valid until the thread's next failing call.
+ */
+JOURNAL_API const char *journal_store_errmsg(const journal_store *s);
 
 /**
  * journal_store_path() - the path or URL the store was opened with.

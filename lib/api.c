@@ -71,6 +71,9 @@ int journal_store_open(const char *path, const journal_options *opts, journal_st
         return -EINVAL;
     if (opts->mode & ~07777u)
         return -EINVAL;
+    /* A size is valid or not whatever the backend. */
+    if (opts->max_size && opts->max_size < JOURNAL__MIN_SIZE)
+        return -EINVAL;
     journal__fork_init();
     if (journal__is_pg_url(path))
         return journal__pg_open(path, opts, out);
@@ -138,6 +141,14 @@ int journal_store_check(journal_store *s, journal_check_fn fn, void *arg)
 {
     CHECK_STORE(s);
     return s->ops->store_check(s, fn, arg);
+}
+
+const char *journal_store_errmsg(const journal_store *s)
+{
+    /* Only the PostgreSQL backend has messages beyond its codes. */
+    if (s && strcmp(s->ops->name, "lmdb") == 0)
+        return "";
+    return journal__pg_errmsg(s);
 }
 
 const char *journal_store_path(const journal_store *s)

@@ -25,6 +25,7 @@
 #include "journal.h"
 
 #define JOURNAL__NAME_MAX 255
+#define JOURNAL__MIN_SIZE ((uint64_t)64 << 10) /* smallest max_size */
 
 struct journal__ops;
 
@@ -141,5 +142,8 @@ int journal__lmdb_open(const char *path, const journal_options *opts, journal_st
  * -EPROTONOSUPPORT otherwise. */
 int journal__pg_open(const char *url, const journal_options *opts, journal_store **out);
 int journal__is_pg_url(const char *path);
+/* The message of this thread's last failure on s, or of its last failed
+ * open of a PostgreSQL store for NULL; "" when there is none. */
+const char *journal__pg_errmsg(const journal_store *s);
 
 #endif /* JOURNAL_INTERNAL_H */

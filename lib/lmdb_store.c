@@ -17,7 +17,6 @@
 #include "lmdb_backend.h"
 
 #define DEFAULT_MAP_SIZE ((uint64_t)1 << 30)
-#define MIN_SIZE ((uint64_t)64 << 10)
 #define DEFAULT_READERS 4096
 /* How long a thread that must grow the map waits for this process's
  * snapshots and ranges to end before it gives up with JOURNAL_EBUSY. */
@@ -661,8 +660,6 @@ int journal__lmdb_open(const char *path, const journal_options *opts, journal_st
     struct lmdb_store *ls;
     int rc;
 
-    if (opts->max_size && opts->max_size < MIN_SIZE)
-        return -EINVAL;
     pthread_once(&tkey_once, tkey_init);
     if (tkey_rc != 0)
         return -tkey_rc;
@@ -689,8 +686,8 @@ int journal__lmdb_open(const char *path, const journal_options *opts, journal_st
 
     ls->max_map = opts->max_size / page * page;
     map = opts->map_size ? opts->map_size : DEFAULT_MAP_SIZE;
-    if (map < MIN_SIZE)
-        map = MIN_SIZE;
+    if (map < JOURNAL__MIN_SIZE)
+        map = JOURNAL__MIN_SIZE;
     if (ls->max_map && map > ls->max_map)
         map = ls->max_map;
     map = round_up(map, page);

@@ -630,11 +630,12 @@ int journal__is_pg_url(const char *path)
 
 int journal__pg_open(const char *url, const journal_options *opts, journal_store **out)
 {
-    struct pg_store *st = calloc(1, sizeof *st);
+    struct pg_store *st;
     struct pg_conn *c = NULL;
     PQconninfoOption *parsed;
     char *err = NULL;
     int rc;
+    st = calloc(1, sizeof *st);
     if (!st)
         return -ENOMEM;
     pthread_mutex_init(&st->mu, NULL);

@@ -241,13 +241,14 @@ Test(bench, raw_lmdb_floor_writes_the_library_layout)
     free(err);
 }
 
-Test(bench, runs_only_the_scenarios_and_implementations_asked_for)
+Test(bench, runs_only_the_scenarios_implementations_and_clock_asked_for)
 {
     char *cmd, *out = NULL, *err = NULL;
     const char *l;
     int rc;
 
-    cr_assert(asprintf(&cmd, "--quick --rounds=1 --scenario=bounds,2 --impl=journal,sqlite --dir '%s'", store_dir) > 0);
+    cr_assert(asprintf(&cmd, "--quick --rounds=1 --scenario=bounds,2 --impl=journal,sqlite --clock=cpu --dir '%s'",
+                       store_dir) > 0);
     rc = run_bench(cmd, &out, &err);
     free(cmd);
     cr_assert_eq(rc, 0, "journal-bench failed (%d): %s", rc, err);
@@ -256,6 +257,7 @@ Test(bench, runs_only_the_scenarios_and_implementations_asked_for)
     cr_assert_null(table_line(out, "append"));
     cr_assert_null(table_line(out, "get"));
     cr_assert_null(table_line(out, "threads-own-1"));
+    cr_assert_not_null(strstr(out, "timed by CPU time"), "the header does not name the clock:\n%s", out);
     /* No lmdb: its column and the journal/lmdb ratio are dashes. */
     l = table_line(out, "bounds");
     cr_assert_not_null(strstr(l, " - "), "row without lmdb: %.*s", (int)strcspn(l, "\n"), l);
@@ -281,7 +283,8 @@ Test(bench, prints_help_and_version_to_stdout)
 Test(bench, rejects_bad_usage_with_status_2)
 {
     static const char *const bad[] = {"--scenario=fly", "--scenario=11", "--impl=postgres", "--appends=0",
-                                      "--rounds=x",     "--threads=",    "--bogus",         "extra"};
+                                      "--rounds=x",     "--threads=",    "--clock=sundial", "--time=-1",
+                                      "--bogus",        "extra"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char *out = NULL, *err = NULL;
         cr_assert_eq(run_bench(bad[i], &out, &err), 2, "%s", bad[i]);

@@ -21,7 +21,6 @@
 
 /* The message of the last failure in this thread (lib/pg.c); NULL names
  * the last failed journal_store_open(). Not public API yet. */
-const char *journal__pg_errmsg(const journal_store *s);
 
 TestSuite(pg, .init = tu_setup, .fini = tu_teardown);
 
@@ -303,7 +302,7 @@ Test(pg, a_connection_killed_mid_transaction_loses_nothing_acknowledged, .timeou
              appname);
     admin_exec(pg, sql);
     cr_assert_eq(journal_snapshot_get(snap, 0, &rec, &len), -ECONNRESET);
-    cr_assert_neq(strlen(journal__pg_errmsg(s)), 0);
+    cr_assert_neq(strlen(journal_store_errmsg(s)), 0);
     journal_snapshot_end(snap);
     assert_str(k->j, 0, "first");
 
@@ -425,7 +424,7 @@ Test(pg_server, calls_fail_clearly_while_the_server_is_down_and_work_again_after
 
     run_server_script("stop", NULL);
     cr_assert_eq(journal_bounds(j, NULL, &end), -ECONNREFUSED);
-    cr_assert_neq(strstr(journal__pg_errmsg(s), "connect"), NULL, "message: %s", journal__pg_errmsg(s));
+    cr_assert_neq(strstr(journal_store_errmsg(s), "connect"), NULL, "message: %s", journal_store_errmsg(s));
     cr_assert_eq(journal_append(j, 10, "x", 1), -ECONNREFUSED);
     cr_assert_eq(journal_snapshot_get(snap, 0, &rec, &len), -ECONNRESET);
     journal_snapshot_end(snap);
@@ -471,13 +470,13 @@ Test(pg, a_malformed_url_or_one_pointing_nowhere_gives_a_clear_error, .timeout =
         rc = journal_store_open(cases[i].url, NULL, &s);
         cr_assert_eq(rc, cases[i].rc, "%s: %d (%s), expected %d", cases[i].url, rc, journal_strerror(rc), cases[i].rc);
         cr_assert_null(s);
-        cr_assert_neq(strlen(journal__pg_errmsg(NULL)), 0, "%s: no message", cases[i].url);
+        cr_assert_neq(strlen(journal_store_errmsg(NULL)), 0, "%s: no message", cases[i].url);
     }
     /* The server is there but the database is not. */
     cr_assert(asprintf(&url, "%s&dbname=no_such_journal_db", tu_store()) > 0);
     rc = journal_store_open(url, NULL, &s);
     cr_assert_eq(rc, -ENOENT, "%s: %s", url, journal_strerror(rc));
-    cr_assert_neq(strstr(journal__pg_errmsg(NULL), "no_such_journal_db"), NULL, "%s", journal__pg_errmsg(NULL));
+    cr_assert_neq(strstr(journal_store_errmsg(NULL), "no_such_journal_db"), NULL, "%s", journal_store_errmsg(NULL));
     free(url);
 }
 

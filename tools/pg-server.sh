@@ -3,7 +3,8 @@
 #
 #   tools/pg-server.sh start DIR     initdb a fresh cluster in DIR/data and
 #                                    start it; prints its URL
-#   tools/pg-server.sh stop [DIR]    stop it (fast shutdown)
+#   tools/pg-server.sh stop [DIR]    stop it (fast shutdown); restart
+#                                    starts it again
 #   tools/pg-server.sh restart [DIR] stop it and start it again, same data
 #   tools/pg-server.sh url [DIR]     print the URL of the server in DIR
 #   tools/pg-server.sh run DIR -- COMMAND...
@@ -15,7 +16,8 @@
 #                                    status
 #
 # DIR defaults to $JOURNAL_TEST_PG_DIR. The server listens on a Unix socket
-# in DIR only (no TCP). As root, initdb and the server run as the
+# only (no TCP), in DIR or, when DIR's path is too long for a socket, in a
+# directory under /tmp removed by stop. As root, initdb and the server run as the
 # `postgres` user of the Debian package (initdb refuses root). `run` with
 # JOURNAL_TEST_PG_URL already set uses that server and starts none.
 #
@@ -29,7 +31,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 
 # The Debian binaries: /usr/lib/postgresql/VERSION/bin, newest version.
 pg_bin() {
-    for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
+    for d in $(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V -r); do
         [ -x "$d/initdb" ] && { echo "$d"; return 0; }
     done
     return 1
@@ -46,26 +48,34 @@ as_owner() {
 
 owner() { if [ "$(id -u)" -eq 0 ]; then echo postgres; else id -un; fi; }
 
-url_of() { echo "postgresql:///postgres?host=$1&user=$(owner)"; }
+# The socket lives in DIR, or in a directory under /tmp when DIR's path is
+# too long for a Unix socket (108 bytes with the socket's own name).
+sock_of() { if [ -f "$1/socketdir" ]; then cat "$1/socketdir"; else echo "$1"; fi; }
+
+url_of() { echo "postgresql:///postgres?host=$(sock_of "$1")&user=$(owner)"; }
 
 start() {
     dir=$1
-    "$here/deps.sh" pg
+    "$here/deps.sh" pg >&2 # stdout is the URL
     bin=$(pg_bin) || die "no PostgreSQL server in /usr/lib/postgresql"
-    stop_quiet "$dir"
+    finish "$dir"
     rm -rf "$dir"
     mkdir -p "$dir"
     dir=$(cd "$dir" && pwd)
-    [ "${#dir}" -le 90 ] || die "$dir: too long for a Unix socket path (108 bytes at most)"
+    sock=$dir
+    if [ "${#dir}" -gt 90 ]; then
+        sock=$(mktemp -d /tmp/journal-pg.XXXXXX)
+        echo "$sock" >"$dir/socketdir"
+    fi
     if [ "$(id -u)" -eq 0 ]; then
-        chown postgres: "$dir"
+        chown postgres: "$dir" "$sock"
         as_owner test -x "$dir" || die "$dir: the postgres user cannot reach it (a parent is not traversable)"
     fi
     as_owner "$bin/initdb" -D "$dir/data" -U "$(owner)" -A trust --no-sync -E UTF8 >"$dir/initdb.log" 2>&1 ||
         { cat "$dir/initdb.log" >&2; die "initdb failed"; }
     cat >>"$dir/data/postgresql.conf" <<EOF
 listen_addresses = ''
-unix_socket_directories = '$dir'
+unix_socket_directories = '$sock'
 max_connections = 100
 fsync = off
 full_page_writes = off
@@ -80,6 +90,12 @@ stop_quiet() {
     [ -f "$dir/data/postmaster.pid" ] || return 0
     bin=$(pg_bin) || return 0
     as_owner "$bin/pg_ctl" -D "$dir/data" -m fast -w -t 60 stop >/dev/null 2>&1 || true
+}
+
+# Stops the server and removes its socket directory under /tmp, if any.
+finish() {
+    stop_quiet "$1"
+    [ "$(sock_of "$1")" = "$1" ] || rm -rf "$(sock_of "$1")"
 }
 
 dir_arg() {
@@ -108,7 +124,9 @@ url)
     url_of "$(dir_arg "${1:-}")"
     ;;
 run)
-    [ $# -ge 3 ] && [ "$2" = "--" ] || die "usage: pg-server.sh run DIR -- COMMAND..."
+    if [ $# -lt 3 ] || [ "$2" != "--" ]; then
+        die "usage: pg-server.sh run DIR -- COMMAND..."
+    fi
     dir=$1
     shift 2
     export JOURNAL_TEST_BACKEND=pg
@@ -116,7 +134,9 @@ run)
         "$@"
         exit $?
     fi
-    trap 'stop_quiet "$dir"' EXIT INT TERM
+    mkdir -p "$dir"
+    dir=$(cd "$dir" && pwd)
+    trap 'finish "$dir"' EXIT INT TERM
     JOURNAL_TEST_PG_URL=$(start "$dir")
     JOURNAL_TEST_PG_DIR=$dir
     export JOURNAL_TEST_PG_URL JOURNAL_TEST_PG_DIR
