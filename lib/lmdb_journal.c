@@ -251,7 +251,9 @@ static int append_one(MDB_txn *txn, struct lmdb_append *a)
 {
     struct lmdb_store *ls = ls_of(a->j);
     unsigned char key[16];
-    MDB_val k = {sizeof key, key}, v;
+    MDB_val k = {sizeof key, key}, v, last;
+    MDB_cursor *cur;
+    unsigned flags = MDB_NOOVERWRITE;
     uint64_t begin, end;
     int rc = catalog_of(a->j, txn, &begin, &end);
 
@@ -263,15 +265,28 @@ static int append_one(MDB_txn *txn, struct lmdb_append *a)
         a->rc = journal__from_mdb(rc);
         return 0;
     }
+    if ((rc = mdb_cursor_open(txn, ls->records, &cur)) != 0)
+        return rc;
+    /* When the journal's next key sorts after every key of the database
+     * (one journal, or the newest), LMDB can append without a search per
+     * record. MDB_APPEND refuses a key that is not the greatest, and
+     * MDB_NOOVERWRITE one that exists: both guard the catalog's end. */
+    record_key(key, lj_of(a->j)->id, end);
+    rc = mdb_cursor_get(cur, &last, &v, MDB_LAST);
+    if (rc == MDB_NOTFOUND || (rc == 0 && last.mv_size == 16 && memcmp(last.mv_data, key, 16) < 0))
+        flags = MDB_APPEND;
     for (size_t i = 0; i < a->n; i++) {
         record_key(key, lj_of(a->j)->id, end + i);
         v.mv_size = a->recs[i].len;
         v.mv_data = (void *)a->recs[i].data;
-        rc = mdb_put(txn, ls->records, &k, &v, MDB_NOOVERWRITE);
+        rc = mdb_cursor_put(cur, &k, &v, flags);
         if (rc != 0)
-            /* A record at the end means the catalog lies. */
-            return rc == MDB_KEYEXIST ? JOURNAL_ECORRUPT : rc;
+            break;
     }
+    mdb_cursor_close(cur);
+    if (rc != 0)
+        /* A record at the end means the catalog lies. */
+        return rc == MDB_KEYEXIST ? JOURNAL_ECORRUPT : rc;
     a->rc = 0;
     return catalog_put(a->j, txn, begin, end + a->n);
 }

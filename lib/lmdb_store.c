@@ -52,6 +52,10 @@ static pthread_key_t tkey;
 static pthread_once_t tkey_once = PTHREAD_ONCE_INIT;
 static int tkey_rc;
 
+/* The node this thread used last: most threads read one store, and a
+ * thread-local load is cheaper than pthread_getspecific() and a walk. */
+static _Thread_local struct lmdb_tnode *tnode_last;
+
 /* Kept reachable so that a child after fork() does not show the parent's
  * objects it may not free as leaks: they are the parent's, not garbage. */
 static void **forked_objects;
@@ -94,6 +98,7 @@ static void tcache_free(void *p)
     }
     pthread_mutex_unlock(&cache_mu);
     free(tc);
+    tnode_last = NULL;
 }
 
 static void cache_prefork(void)
@@ -115,8 +120,13 @@ static void tkey_init(void)
 
 static struct lmdb_tnode *tnode_get(struct lmdb_store *ls)
 {
-    struct tcache *tc = pthread_getspecific(tkey);
+    struct tcache *tc;
     struct lmdb_tnode *n, **pp;
+
+    n = tnode_last;
+    if (n && atomic_load_explicit(&n->s, memory_order_acquire) == ls)
+        return n;
+    tc = pthread_getspecific(tkey);
 
     if (!tc) {
         tc = calloc(1, sizeof *tc);
@@ -130,10 +140,12 @@ static struct lmdb_tnode *tnode_get(struct lmdb_store *ls)
     for (pp = &tc->head; (n = *pp) != NULL;) {
         struct lmdb_store *s = atomic_load_explicit(&n->s, memory_order_acquire);
         if (s == ls)
-            return n;
+            return tnode_last = n;
         if (!s) {
             /* Its store was closed: the node is ours to free. */
             *pp = n->tnext;
+            if (tnode_last == n)
+                tnode_last = NULL;
             free(n);
             continue;
         }
@@ -152,7 +164,7 @@ static struct lmdb_tnode *tnode_get(struct lmdb_store *ls)
     pthread_mutex_unlock(&cache_mu);
     n->tnext = tc->head;
     tc->head = n;
-    return n;
+    return tnode_last = n;
 }
 
 /* Detaches every thread's transactions from a closing store. */
