@@ -31,9 +31,11 @@ SONAME := libjournal.so.$(VERSION_MAJOR)
 ifeq ($(SANITIZE),)
 B := build
 SANFLAGS :=
+SAN_ENV :=
 else
 B := build/sanitize
 SANFLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+SAN_ENV := LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp
 endif
 
 # Flags the library needs, kept apart from CFLAGS so a user's CFLAGS cannot
@@ -138,7 +140,7 @@ $(TEST_BIN): $(TEST_OBJ) $(B)/libjournal.a
 	$(CC) $(CFLAGS) $(SANFLAGS) $(LDFLAGS) -o $@ $(TEST_OBJ) $(B)/libjournal.a $(CRITERION_LIBS) $(LIBS)
 
 # The tests find the programs and helpers they run through these variables.
-TEST_ENV = JOURNAL_TEST_BIN=$(CURDIR)/$(B)/bin JOURNAL_TEST_EXAMPLES=$(CURDIR)/$(B)/examples \
+TEST_ENV = $(SAN_ENV) JOURNAL_TEST_BIN=$(CURDIR)/$(B)/bin JOURNAL_TEST_EXAMPLES=$(CURDIR)/$(B)/examples \
 	JOURNAL_TEST_SRC=$(CURDIR) JOURNAL_TEST_BUILD=$(CURDIR)/$(B)
 CRITERION_JOBS ?= 2
 
@@ -150,7 +152,7 @@ check: test
 
 valgrind: deps-test lib tools examples $(BENCH) $(TEST_BIN)
 	$(TEST_ENV) JOURNAL_TEST_VALGRIND=1 valgrind --quiet --error-exitcode=99 --leak-check=full \
-		--errors-for-leak-kinds=definite --trace-children=yes --child-silent-after-fork=no \
+		--errors-for-leak-kinds=definite --show-leak-kinds=definite --trace-children=yes --child-silent-after-fork=no \
 		--trace-children-skip='*/python3*,*/sh,*/bash' \
 		$(TEST_BIN) --jobs=1
 

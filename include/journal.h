@@ -75,6 +75,12 @@
  * that refers to them is written, but the root page itself is not synced:
  * a crash of the machine may undo the most recent writes, never corrupt the
  * store. A crash of the process alone loses nothing either way.
+ * A write that failed with an I/O error (-EIO, -ENOSPC) was not
+ * acknowledged, but may still have reached the disk (a sync can report an
+ * error for data it wrote): after reopening, the store holds every
+ * acknowledged write, and possibly such a write at the position it was
+ * made for, never anything else. After a failed commit the store may refuse
+ * every call with -EIO until it is closed and opened again.
  * journal_store_sync() forces all pending writes to disk.
  *
  * POSTGRESQL

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -438,6 +439,30 @@ Test(append, of_4_gib_or_more_gives_emsgsize_and_writes_nothing)
     assert_bounds(j, 0, 0);
     journal_close(j);
     cr_assert_eq(journal_store_close(s), 0);
+}
+
+/* A store too small for it shows that the size itself is accepted without
+ * writing 4 GiB: the record is untouched zero pages of an anonymous map. */
+Test(append, of_4_gib_minus_1_bytes_is_not_refused_for_its_size, .timeout = 60)
+{
+    journal_options o = {.max_size = 1u << 20};
+    journal_store *s = NULL;
+    journal *j;
+    void *big;
+    int rc;
+    tu_require_lmdb(); /* max_size */
+    if (SIZE_MAX <= UINT32_MAX)
+        cr_skip_test("a 4 GiB map does not fit this address space");
+    big = mmap(NULL, UINT32_MAX, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    cr_assert_neq(big, MAP_FAILED);
+    cr_assert_eq(journal_store_open(tu_store(), &o, &s), 0);
+    j = tu_open_journal(s, "j");
+    rc = journal_append(j, 0, big, UINT32_MAX);
+    cr_assert_eq(rc, JOURNAL_EFULL, "append of 4 GiB - 1 bytes: %s", journal_strerror(rc));
+    assert_bounds(j, 0, 0);
+    journal_close(j);
+    cr_assert_eq(journal_store_close(s), 0);
+    munmap(big, UINT32_MAX);
 }
 
 Test(append, round_trips_a_64_mib_record_byte_exact, .timeout = 60)
