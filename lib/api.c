@@ -263,7 +263,7 @@ static int append_records(journal *j, journal_pos end, const journal_record *rec
     for (size_t i = 0; i < n; i++) {
         if (recs[i].len > 0 && !recs[i].data)
             return -EINVAL;
-        if (recs[i].len > UINT32_MAX - 1)
+        if (recs[i].len > UINT32_MAX)
             return -EMSGSIZE;
         bytes += recs[i].len;
     }

@@ -19,14 +19,11 @@
 
 #include <criterion/criterion.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -43,75 +40,6 @@
  * truncations that fit one transaction. */
 #define VALGRIND_ROUNDS 8
 #define VALGRIND_BIG 3000
-
-/* ------------------------------------------------------------------------ */
-/* Processes                                                                */
-
-/* Children write one line here when they fail; the parent shows it. */
-static int err_pipe[2] = {-1, -1};
-
-static int write_all(int fd, const void *buf, size_t len)
-{
-    const char *p = buf;
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-static void child_fail(const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-    int n = snprintf(msg, sizeof msg, "[pid %ld] ", (long)getpid());
-    va_start(ap, fmt);
-    vsnprintf(msg + n, sizeof msg - (size_t)n - 1, fmt, ap);
-    va_end(ap);
-    strcat(msg, "\n");
-    fputs(msg, stderr);
-    write_all(err_pipe[1], msg, strlen(msg));
-    _exit(1);
-}
-
-static void procs_init(void)
-{
-    cr_assert_eq(pipe(err_pipe), 0);
-    cr_assert_eq(fcntl(err_pipe[0], F_SETFL, O_NONBLOCK), 0);
-}
-
-/* What children reported on the error pipe so far (nonblocking). */
-static const char *child_errors(void)
-{
-    static char buf[4096];
-    ssize_t n = read(err_pipe[0], buf, sizeof buf - 1);
-    buf[n > 0 ? n : 0] = '\0';
-    return n > 0 ? buf : "(no message)";
-}
-
-/* Forks a child running fn(arg), which leaves with _exit(0) when fn returns. */
-static pid_t spawn(void (*fn)(void *), void *arg)
-{
-    pid_t parent = getpid(), pid;
-    fflush(NULL);
-    pid = fork();
-    cr_assert(pid >= 0, "fork: %s", strerror(errno));
-    if (pid == 0) {
-        /* A failed assertion ends the test process: its children go too. */
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(1);
-        close(err_pipe[0]);
-        fn(arg);
-        _exit(0);
-    }
-    return pid;
-}
 
 /* ------------------------------------------------------------------------ */
 /* Records                                                                  */
@@ -158,8 +86,8 @@ struct child {
 static void say(struct child *c, enum op op, int acked, uint64_t a, uint64_t b)
 {
     struct msg m = {.op = op, .acked = (uint32_t)acked, .a = a, .b = b};
-    if (write_all(c->log[1], &m, sizeof m) != 0)
-        child_fail("cannot write the log");
+    if (tu_write_all(c->log[1], &m, sizeof m) != 0)
+        tu_child_fail("cannot write the log");
 }
 
 static void writer(void *arg)
@@ -174,16 +102,16 @@ static void writer(void *arg)
     int rc;
     close(c->log[0]);
     if (!bytes)
-        child_fail("out of memory");
+        tu_child_fail("out of memory");
     rc = journal_store_open(c->path, NULL, &s);
     if (rc != 0)
-        child_fail("journal_store_open after a kill: %s", journal_strerror(rc));
+        tu_child_fail("journal_store_open after a kill: %s", journal_strerror(rc));
     rc = journal_open(s, "crash", &j);
     if (rc != 0)
-        child_fail("journal_open after a kill: %s", journal_strerror(rc));
+        tu_child_fail("journal_open after a kill: %s", journal_strerror(rc));
     rc = journal_bounds(j, &begin, &end);
     if (rc != 0)
-        child_fail("journal_bounds after a kill: %s", journal_strerror(rc));
+        tu_child_fail("journal_bounds after a kill: %s", journal_strerror(rc));
     for (;;) {
         unsigned r = (unsigned)(tu_rand(&st) % 100);
         if (end - begin >= c->big || (r < 15 && end > begin)) {
@@ -194,7 +122,7 @@ static void writer(void *arg)
             say(c, OP_TRUNCATE, 0, begin, to);
             rc = journal_truncate(j, to);
             if (rc != 0)
-                child_fail("journal_truncate(%llu): %s", (unsigned long long)to, journal_strerror(rc));
+                tu_child_fail("journal_truncate(%llu): %s", (unsigned long long)to, journal_strerror(rc));
             say(c, OP_TRUNCATE, 1, begin, to);
             begin = to;
         } else if (r < 40 && !c->build) {
@@ -202,7 +130,7 @@ static void writer(void *arg)
             say(c, OP_APPEND, 0, end, 1);
             rc = journal_append(j, end, bytes, len);
             if (rc != 0)
-                child_fail("journal_append(%llu): %s", (unsigned long long)end, journal_strerror(rc));
+                tu_child_fail("journal_append(%llu): %s", (unsigned long long)end, journal_strerror(rc));
             say(c, OP_APPEND, 1, end, 1);
             end++;
         } else {
@@ -214,7 +142,7 @@ static void writer(void *arg)
             say(c, OP_BATCH, 0, end, n);
             rc = journal_append_batch(j, end, recs, n);
             if (rc != 0)
-                child_fail("journal_append_batch(%llu, %zu): %s", (unsigned long long)end, n, journal_strerror(rc));
+                tu_child_fail("journal_append_batch(%llu, %zu): %s", (unsigned long long)end, n, journal_strerror(rc));
             say(c, OP_BATCH, 1, end, n);
             end += n;
         }
@@ -280,7 +208,7 @@ static void run_and_kill(struct child *c, struct state *k, enum when when, uint6
     uint64_t start, deadline;
     int status, armed = when == AFTER_START;
     cr_assert_eq(pipe(c->log), 0);
-    pid = spawn(writer, c);
+    pid = tu_spawn(writer, c);
     close(c->log[1]);
     start = now_us();
     deadline = start + (armed ? delay_us : ROUND_MAX_US);
@@ -313,7 +241,7 @@ static void run_and_kill(struct child *c, struct state *k, enum when when, uint6
     while (waitpid(pid, &status, 0) < 0)
         cr_assert_eq(errno, EINTR);
     cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "the writer ended by itself (status %#x): %s", status,
-              child_errors());
+              tu_child_errors());
     while (read(c->log[0], &m, sizeof m) == (ssize_t)sizeof m)
         follow(k, &m);
     close(c->log[0]);
@@ -406,7 +334,7 @@ Test(crash, killed_writer_loses_no_acknowledged_write)
     c.path = tu_store();
     c.seed = seed;
     c.big = valgrind ? VALGRIND_BIG : BIG;
-    procs_init();
+    tu_procs_init();
     for (unsigned round = 0; round < rounds; round++) {
         enum when when = (enum when)(round % WHEN_COUNT);
         /* From the start, up to 40 ms: the child may die while opening.
@@ -424,6 +352,5 @@ Test(crash, killed_writer_loses_no_acknowledged_write)
             "(%u moved begin, %u of them part-way); up to %llu records\n",
             rounds, st.in_flight[OP_APPEND], st.applied[OP_APPEND], st.in_flight[OP_BATCH], st.applied[OP_BATCH],
             st.in_flight[OP_TRUNCATE], st.applied[OP_TRUNCATE], st.part_way, (unsigned long long)st.most);
-    close(err_pipe[0]);
-    close(err_pipe[1]);
+    tu_procs_fini();
 }

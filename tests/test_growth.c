@@ -22,16 +22,9 @@
 #include "util.h"
 
 #include <criterion/criterion.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #define MAP_START (64u * 1024)
@@ -43,102 +36,6 @@
 #define PHASE_CAP 20000
 
 enum writer { W_PARENT, W_B, W_A, W_COUNT };
-
-/* ------------------------------------------------------------------------ */
-/* Processes                                                                */
-
-/* Children write one line here when they fail; the parent shows it. */
-static int err_pipe[2] = {-1, -1};
-
-static int write_all(int fd, const void *buf, size_t len)
-{
-    const char *p = buf;
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-/* Reads exactly len bytes: 0, or 1 at end of file before any byte, or -1. */
-static int read_all(int fd, void *buf, size_t len)
-{
-    char *p = buf;
-    size_t got = 0;
-    while (got < len) {
-        ssize_t n = read(fd, p + got, len - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -1;
-        if (n == 0)
-            return got == 0 ? 1 : -1;
-        got += (size_t)n;
-    }
-    return 0;
-}
-
-static void child_fail(const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-    int n = snprintf(msg, sizeof msg, "[pid %ld] ", (long)getpid());
-    va_start(ap, fmt);
-    vsnprintf(msg + n, sizeof msg - (size_t)n - 1, fmt, ap);
-    va_end(ap);
-    strcat(msg, "\n");
-    fputs(msg, stderr);
-    write_all(err_pipe[1], msg, strlen(msg));
-    _exit(1);
-}
-
-static void procs_init(void)
-{
-    cr_assert_eq(pipe(err_pipe), 0);
-    cr_assert_eq(fcntl(err_pipe[0], F_SETFL, O_NONBLOCK), 0);
-}
-
-/* What children reported on the error pipe so far (nonblocking). */
-static const char *child_errors(void)
-{
-    static char buf[4096];
-    ssize_t n = read(err_pipe[0], buf, sizeof buf - 1);
-    buf[n > 0 ? n : 0] = '\0';
-    return n > 0 ? buf : "(no message)";
-}
-
-/* Forks a child running fn(arg), which leaves with _exit(0) when fn returns. */
-static pid_t spawn(void (*fn)(void *), void *arg)
-{
-    pid_t parent = getpid(), pid;
-    fflush(NULL);
-    pid = fork();
-    cr_assert(pid >= 0, "fork: %s", strerror(errno));
-    if (pid == 0) {
-        /* A failed assertion ends the test process: its children go too. */
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(1);
-        close(err_pipe[0]);
-        fn(arg);
-        _exit(0);
-    }
-    return pid;
-}
-
-static void expect_exit_ok(pid_t pid, const char *what)
-{
-    int status;
-    while (waitpid(pid, &status, 0) < 0)
-        cr_assert_eq(errno, EINTR, "waitpid: %s", strerror(errno));
-    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s (pid %ld) ended with status %#x: %s", what, (long)pid,
-              status, child_errors());
-}
 
 /* ------------------------------------------------------------------------ */
 /* Records                                                                  */
@@ -244,7 +141,7 @@ static int scan_cb(void *arg, journal_pos pos, const void *rec, size_t len)
 {
     const char *problem = scan_record(arg, pos, rec, len);
     if (problem)
-        child_fail("range: %s", problem);
+        tu_child_fail("range: %s", problem);
     return 0;
 }
 
@@ -294,10 +191,10 @@ static journal_store *child_open(struct growth *g, journal **j)
     o.flags = JOURNAL_NOSYNC;
     rc = journal_store_open(g->path, &o, &s);
     if (rc != 0)
-        child_fail("journal_store_open: %s", journal_strerror(rc));
+        tu_child_fail("journal_store_open: %s", journal_strerror(rc));
     rc = journal_open(s, "growth", j);
     if (rc != 0)
-        child_fail("journal_open: %s", journal_strerror(rc));
+        tu_child_fail("journal_open: %s", journal_strerror(rc));
     return s;
 }
 
@@ -306,7 +203,7 @@ static uint64_t map_size(journal_store *s)
     journal_stat st;
     int rc = journal_store_stat(s, &st);
     if (rc != 0)
-        child_fail("journal_store_stat: %s", journal_strerror(rc));
+        tu_child_fail("journal_store_stat: %s", journal_strerror(rc));
     return st.map_size;
 }
 
@@ -316,9 +213,9 @@ static void child_close(struct growth *g, journal_store *s, journal *j, const st
     journal_close(j);
     rc = journal_store_close(s);
     if (rc != 0)
-        child_fail("journal_store_close: %s", journal_strerror(rc));
-    if (write_all(g->result[1], res, sizeof *res) != 0)
-        child_fail("cannot report");
+        tu_child_fail("journal_store_close: %s", journal_strerror(rc));
+    if (tu_write_all(g->result[1], res, sizeof *res) != 0)
+        tu_child_fail("cannot report");
 }
 
 /* Appends writer w's record seq at the end, retrying on conflicts; returns
@@ -332,11 +229,11 @@ static journal_pos append_one(struct growth *g, journal *j, uint32_t w, uint32_t
     do {
         rc = journal_bounds(j, NULL, &end);
         if (rc != 0)
-            child_fail("writer %u: journal_bounds: %s", w, journal_strerror(rc));
+            tu_child_fail("writer %u: journal_bounds: %s", w, journal_strerror(rc));
         rc = journal_append(j, end, rec, len);
     } while (rc == JOURNAL_ECONFLICT);
     if (rc != 0)
-        child_fail("writer %u: journal_append at %llu: %s", w, (unsigned long long)end, journal_strerror(rc));
+        tu_child_fail("writer %u: journal_append at %llu: %s", w, (unsigned long long)end, journal_strerror(rc));
     return end;
 }
 
@@ -354,8 +251,8 @@ static void process_b(void *arg)
     close(g->result[0]);
     s = child_open(g, &j);
     res.map_first = map_size(s);
-    if (read_all(g->a2b[0], &c, 1) != 0)
-        child_fail("B: A never got ready");
+    if (tu_read_all(g->a2b[0], &c, 1) != 0)
+        tu_child_fail("B: A never got ready");
     for (;;) {
         uint64_t before = map_size(s), now = before, in_phase = 0;
         struct phase ph = {0};
@@ -369,31 +266,31 @@ static void process_b(void *arg)
             do {
                 rc = journal_bounds(j, NULL, &end);
                 if (rc != 0)
-                    child_fail("B: journal_bounds: %s", journal_strerror(rc));
+                    tu_child_fail("B: journal_bounds: %s", journal_strerror(rc));
                 rc = journal_append_batch(j, end, recs, BATCH);
             } while (rc == JOURNAL_ECONFLICT);
             if (rc != 0)
-                child_fail("B: journal_append_batch at %llu: %s", (unsigned long long)end, journal_strerror(rc));
+                tu_child_fail("B: journal_append_batch at %llu: %s", (unsigned long long)end, journal_strerror(rc));
             res.appends += BATCH;
             in_phase += BATCH;
             if (in_phase > PHASE_CAP)
-                child_fail("B: the map stayed at %llu bytes for %llu records", (unsigned long long)before,
-                           (unsigned long long)in_phase);
+                tu_child_fail("B: the map stayed at %llu bytes for %llu records", (unsigned long long)before,
+                              (unsigned long long)in_phase);
             now = map_size(s);
             ph.end = end + BATCH;
         }
         if (now < before)
-            child_fail("B: the map shrank from %llu to %llu", (unsigned long long)before, (unsigned long long)now);
+            tu_child_fail("B: the map shrank from %llu to %llu", (unsigned long long)before, (unsigned long long)now);
         ph.map_size = now;
         ph.done = now >= MAP_TARGET;
         res.phases++;
-        if (write_all(g->b2a[1], &ph, sizeof ph) != 0)
-            child_fail("B: A is gone");
+        if (tu_write_all(g->b2a[1], &ph, sizeof ph) != 0)
+            tu_child_fail("B: A is gone");
         if (ph.done)
             break;
         /* A works on the store, with its smaller map, before B goes on. */
-        if (read_all(g->a2b[0], &c, 1) != 0)
-            child_fail("B: A is gone");
+        if (tu_read_all(g->a2b[0], &c, 1) != 0)
+            tu_child_fail("B: A is gone");
     }
     res.map_last = map_size(s);
     child_close(g, s, j, &res);
@@ -407,9 +304,9 @@ static void check_get(struct growth *g, journal *j, journal_pos pos, struct resu
     uint32_t w, seq;
     int rc = journal_get(j, pos, &rec, &len);
     if (rc != 0)
-        child_fail("A: journal_get(%llu): %s", (unsigned long long)pos, journal_strerror(rc));
+        tu_child_fail("A: journal_get(%llu): %s", (unsigned long long)pos, journal_strerror(rc));
     if (!rec_valid(g->seed, rec, len, &w, &seq))
-        child_fail("A: record at %llu is damaged", (unsigned long long)pos);
+        tu_child_fail("A: record at %llu is damaged", (unsigned long long)pos);
     free(rec);
     res->phase_reads++;
 }
@@ -422,18 +319,18 @@ static void a_plain_round(struct growth *g, journal *j, const struct phase *ph, 
     journal_pos begin, end;
     int rc = journal_bounds(j, &begin, &end);
     if (rc != 0)
-        child_fail("A: journal_bounds: %s", journal_strerror(rc));
+        tu_child_fail("A: journal_bounds: %s", journal_strerror(rc));
     if (begin != 0 || end < ph->end)
-        child_fail("A: bounds [%llu, %llu) after B reached %llu", (unsigned long long)begin, (unsigned long long)end,
-                   (unsigned long long)ph->end);
+        tu_child_fail("A: bounds [%llu, %llu) after B reached %llu", (unsigned long long)begin, (unsigned long long)end,
+                      (unsigned long long)ph->end);
     check_get(g, j, end - 1, res);
     for (int i = 0; i < 8; i++)
         check_get(g, j, tu_rand(rng) % end, res);
     sc.next = tu_rand(rng) % end;
     rc = journal_range(j, sc.next, scan_cb, &sc);
     if (rc != 0 || sc.next != end)
-        child_fail("A: journal_range: %s, stopped at %llu of %llu", journal_strerror(rc), (unsigned long long)sc.next,
-                   (unsigned long long)end);
+        tu_child_fail("A: journal_range: %s, stopped at %llu of %llu", journal_strerror(rc),
+                      (unsigned long long)sc.next, (unsigned long long)end);
     res->phase_reads += end - begin;
     append_one(g, j, W_A, (uint32_t)res->appends++);
 }
@@ -455,24 +352,24 @@ static void a_snapshot_round(struct growth *g, journal_snapshot *snap, const str
     journal_pos begin, end;
     int rc = journal_snapshot_bounds(snap, &begin, &end);
     if (rc != 0 || begin != sn->begin || end != sn->end)
-        child_fail("A: snapshot bounds %s, [%llu, %llu), were [%llu, %llu)", journal_strerror(rc),
-                   (unsigned long long)begin, (unsigned long long)end, (unsigned long long)sn->begin,
-                   (unsigned long long)sn->end);
+        tu_child_fail("A: snapshot bounds %s, [%llu, %llu), were [%llu, %llu)", journal_strerror(rc),
+                      (unsigned long long)begin, (unsigned long long)end, (unsigned long long)sn->begin,
+                      (unsigned long long)sn->end);
     for (journal_pos pos = begin; pos < end; pos++) {
         const void *rec;
         size_t len;
         if (memcmp(sn->ptr[pos], sn->copy[pos], sn->len[pos]) != 0)
-            child_fail("A: the bytes behind the snapshot's pointer for %llu changed", (unsigned long long)pos);
+            tu_child_fail("A: the bytes behind the snapshot's pointer for %llu changed", (unsigned long long)pos);
         rc = journal_snapshot_get(snap, pos, &rec, &len);
         if (rc != 0)
-            child_fail("A: journal_snapshot_get(%llu): %s", (unsigned long long)pos, journal_strerror(rc));
+            tu_child_fail("A: journal_snapshot_get(%llu): %s", (unsigned long long)pos, journal_strerror(rc));
         if (len != sn->len[pos] || memcmp(rec, sn->copy[pos], len) != 0)
-            child_fail("A: the snapshot's record %llu changed", (unsigned long long)pos);
+            tu_child_fail("A: the snapshot's record %llu changed", (unsigned long long)pos);
     }
     rc = journal_snapshot_range(snap, begin, scan_cb, &sc);
     if (rc != 0 || sc.next != end)
-        child_fail("A: journal_snapshot_range: %s, stopped at %llu of %llu", journal_strerror(rc),
-                   (unsigned long long)sc.next, (unsigned long long)end);
+        tu_child_fail("A: journal_snapshot_range: %s, stopped at %llu of %llu", journal_strerror(rc),
+                      (unsigned long long)sc.next, (unsigned long long)end);
     res->phase_reads += 2 * (end - begin);
 }
 
@@ -491,21 +388,21 @@ static void a_snapshot_append(struct growth *g, journal *j, journal_snapshot **s
     if (res->busy_append == 0)
         res->appends++;
     else if (res->busy_append != JOURNAL_EBUSY)
-        child_fail("A: journal_append with a snapshot open: %s", journal_strerror(res->busy_append));
+        tu_child_fail("A: journal_append with a snapshot open: %s", journal_strerror(res->busy_append));
     /* Whatever the append did, the snapshot must not have moved. */
     a_snapshot_round(g, *snap, sn, res);
     journal_snapshot_end(*snap);
     *snap = NULL;
     rc = journal_bounds(j, NULL, &end);
     if (rc != 0)
-        child_fail("A: journal_bounds after the snapshot ended: %s", journal_strerror(rc));
+        tu_child_fail("A: journal_bounds after the snapshot ended: %s", journal_strerror(rc));
     if (end != ph->end + (res->busy_append == 0))
-        child_fail("A: end %llu after an append that returned %s at %llu", (unsigned long long)end,
-                   journal_strerror(res->busy_append), (unsigned long long)ph->end);
+        tu_child_fail("A: end %llu after an append that returned %s at %llu", (unsigned long long)end,
+                      journal_strerror(res->busy_append), (unsigned long long)ph->end);
     if (res->busy_append != 0) {
         rc = journal_append(j, end, rec, len);
         if (rc != 0)
-            child_fail("A: journal_append once the snapshot ended: %s", journal_strerror(rc));
+            tu_child_fail("A: journal_append once the snapshot ended: %s", journal_strerror(rc));
         res->appends++;
     }
 }
@@ -523,19 +420,19 @@ static void a_snapshot_reads(struct growth *g, journal *j, journal_snapshot **sn
     size_t got_len;
     res->busy_bounds = journal_bounds(j, NULL, &end);
     if (res->busy_bounds == 0 && end != ph->end)
-        child_fail("A: journal_bounds says end %llu, B's end is %llu", (unsigned long long)end,
-                   (unsigned long long)ph->end);
+        tu_child_fail("A: journal_bounds says end %llu, B's end is %llu", (unsigned long long)end,
+                      (unsigned long long)ph->end);
     res->busy_get = journal_get(j, ph->end - 1, &got, &got_len);
     if (res->busy_get == 0) {
         uint32_t w, seq;
         if (!rec_valid(g->seed, got, got_len, &w, &seq) || w != W_B)
-            child_fail("A: B's last record reads back wrong");
+            tu_child_fail("A: B's last record reads back wrong");
         free(got);
     }
     res->busy_snap = journal_snapshot_begin(j, &other);
     if (res->busy_snap == 0) {
         if (journal_snapshot_bounds(other, NULL, &end) != 0 || end != ph->end)
-            child_fail("A: a second snapshot does not see B's end %llu", (unsigned long long)ph->end);
+            tu_child_fail("A: a second snapshot does not see B's end %llu", (unsigned long long)ph->end);
         journal_snapshot_end(other);
     }
     a_snapshot_round(g, *snap, sn, res);
@@ -564,26 +461,26 @@ static void process_a(void *arg)
     if (g->mode != PLAIN) {
         rc = journal_snapshot_begin(j, &snap);
         if (rc != 0)
-            child_fail("A: journal_snapshot_begin: %s", journal_strerror(rc));
+            tu_child_fail("A: journal_snapshot_begin: %s", journal_strerror(rc));
         rc = journal_snapshot_bounds(snap, &sn.begin, &sn.end);
         if (rc != 0 || sn.begin != 0 || sn.end != PREFILL)
-            child_fail("A: snapshot bounds %s [%llu, %llu)", journal_strerror(rc), (unsigned long long)sn.begin,
-                       (unsigned long long)sn.end);
+            tu_child_fail("A: snapshot bounds %s [%llu, %llu)", journal_strerror(rc), (unsigned long long)sn.begin,
+                          (unsigned long long)sn.end);
         for (journal_pos pos = 0; pos < PREFILL; pos++) {
             rc = journal_snapshot_get(snap, pos, &sn.ptr[pos], &sn.len[pos]);
             if (rc != 0)
-                child_fail("A: journal_snapshot_get(%llu): %s", (unsigned long long)pos, journal_strerror(rc));
+                tu_child_fail("A: journal_snapshot_get(%llu): %s", (unsigned long long)pos, journal_strerror(rc));
             sn.copy[pos] = malloc(sn.len[pos]);
             if (!sn.copy[pos])
-                child_fail("A: out of memory");
+                tu_child_fail("A: out of memory");
             memcpy(sn.copy[pos], sn.ptr[pos], sn.len[pos]);
         }
     }
-    if (write_all(g->a2b[1], &c, 1) != 0)
-        child_fail("A: B is gone");
+    if (tu_write_all(g->a2b[1], &c, 1) != 0)
+        tu_child_fail("A: B is gone");
     for (;;) {
-        if (read_all(g->b2a[0], &ph, sizeof ph) != 0)
-            child_fail("A: B is gone");
+        if (tu_read_all(g->b2a[0], &ph, sizeof ph) != 0)
+            tu_child_fail("A: B is gone");
         res.phases++;
         if (g->mode != PLAIN)
             a_snapshot_round(g, snap, &sn, &res);
@@ -591,8 +488,8 @@ static void process_a(void *arg)
             a_plain_round(g, j, &ph, &rng, &res);
         if (ph.done)
             break;
-        if (write_all(g->a2b[1], &c, 1) != 0)
-            child_fail("A: B is gone");
+        if (tu_write_all(g->a2b[1], &c, 1) != 0)
+            tu_child_fail("A: B is gone");
     }
     if (g->mode == SNAPSHOT)
         a_snapshot_append(g, j, &snap, &sn, &ph, &res);
@@ -601,9 +498,9 @@ static void process_a(void *arg)
     /* Everything, in order, from A's own grown map. */
     rc = journal_range(j, 0, scan_cb, &sc);
     if (rc != 0)
-        child_fail("A: the final journal_range: %s", journal_strerror(rc));
+        tu_child_fail("A: the final journal_range: %s", journal_strerror(rc));
     if (sc.next_seq[W_A] != res.appends)
-        child_fail("A: %u of A's %llu records found", sc.next_seq[W_A], (unsigned long long)res.appends);
+        tu_child_fail("A: %u of A's %llu records found", sc.next_seq[W_A], (unsigned long long)res.appends);
     res.map_last = map_size(s);
     for (size_t i = 0; i < PREFILL; i++)
         free(sn.copy[i]);
@@ -634,7 +531,7 @@ static void grow_under(enum mode mode)
     tu_require_lmdb();
     g.seed = tu_seed("JOURNAL_TEST_SEED");
     g.path = tu_store();
-    procs_init();
+    tu_procs_init();
     o.map_size = MAP_START;
     rc = journal_store_open(g.path, &o, &s);
     cr_assert_eq(rc, 0, "journal_store_open: %s", journal_strerror(rc));
@@ -647,16 +544,16 @@ static void grow_under(enum mode mode)
     cr_assert_eq(pipe(g.b2a), 0);
     cr_assert_eq(pipe(g.a2b), 0);
     cr_assert_eq(pipe(g.result), 0);
-    pa = spawn(process_a, &g);
-    pb = spawn(process_b, &g);
+    pa = tu_spawn(process_a, &g);
+    pb = tu_spawn(process_b, &g);
     close(g.b2a[0]);
     close(g.b2a[1]);
     close(g.a2b[0]);
     close(g.a2b[1]);
     close(g.result[1]);
-    expect_exit_ok(pb, "B");
-    expect_exit_ok(pa, "A");
-    while (read_all(g.result[0], &res, sizeof res) == 0)
+    tu_expect_exit_ok(pb, "B");
+    tu_expect_exit_ok(pa, "A");
+    while (tu_read_all(g.result[0], &res, sizeof res) == 0)
         *(res.who == W_A ? &a : &b) = res;
     close(g.result[0]);
     cr_assert(a.who == W_A && b.who == W_B, "a process did not report");
@@ -702,8 +599,7 @@ static void grow_under(enum mode mode)
     cr_assert_eq(rc, 0, "journal_store_check: %s", journal_strerror(rc));
     journal_close(j);
     cr_assert_eq(journal_store_close(s), 0);
-    close(err_pipe[0]);
-    close(err_pipe[1]);
+    tu_procs_fini();
 }
 
 TestSuite(growth, .init = tu_setup, .fini = tu_teardown, .timeout = 120);

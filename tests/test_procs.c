@@ -19,131 +19,14 @@
 #include "util.h"
 
 #include <criterion/criterion.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
-#include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #define WRITERS 4
 #define READERS 2
-/* Longest a parent waits on its children before failing instead of hanging. */
-#define PROC_TIMEOUT_MS 120000
-
-/* ------------------------------------------------------------------------ */
-/* Processes                                                                */
-
-/* Children write one line here when they fail; the parent shows it. */
-static int err_pipe[2] = {-1, -1};
-
-static int write_all(int fd, const void *buf, size_t len)
-{
-    const char *p = buf;
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-/* Reads exactly len bytes: 0, or 1 at end of file before any byte, or -1. */
-static int read_all(int fd, void *buf, size_t len)
-{
-    char *p = buf;
-    size_t got = 0;
-    while (got < len) {
-        ssize_t n = read(fd, p + got, len - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -1;
-        if (n == 0)
-            return got == 0 ? 1 : -1;
-        got += (size_t)n;
-    }
-    return 0;
-}
-
-static void child_fail(const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-    int n = snprintf(msg, sizeof msg, "[pid %ld] ", (long)getpid());
-    va_start(ap, fmt);
-    vsnprintf(msg + n, sizeof msg - (size_t)n - 1, fmt, ap);
-    va_end(ap);
-    strcat(msg, "\n");
-    fputs(msg, stderr);
-    write_all(err_pipe[1], msg, strlen(msg));
-    _exit(1);
-}
-
-static void procs_init(void)
-{
-    cr_assert_eq(pipe(err_pipe), 0);
-    cr_assert_eq(fcntl(err_pipe[0], F_SETFL, O_NONBLOCK), 0);
-}
-
-/* What children reported on the error pipe so far (nonblocking). */
-static const char *child_errors(void)
-{
-    static char buf[4096];
-    ssize_t n = read(err_pipe[0], buf, sizeof buf - 1);
-    buf[n > 0 ? n : 0] = '\0';
-    return n > 0 ? buf : "(no message)";
-}
-
-/* Forks a child running fn(arg), which leaves with _exit(0) when fn returns. */
-static pid_t spawn(void (*fn)(void *), void *arg)
-{
-    pid_t parent = getpid(), pid;
-    fflush(NULL);
-    pid = fork();
-    cr_assert(pid >= 0, "fork: %s", strerror(errno));
-    if (pid == 0) {
-        /* A failed assertion ends the test process: its children go too. */
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(1);
-        close(err_pipe[0]);
-        fn(arg);
-        _exit(0);
-    }
-    return pid;
-}
-
-/* Waits until fd is readable (or at end of file), failing the test when a
- * child reports an error first or nothing happens for PROC_TIMEOUT_MS. */
-static void wait_readable(int fd)
-{
-    struct pollfd p[2] = {{.fd = fd, .events = POLLIN}, {.fd = err_pipe[0], .events = POLLIN}};
-    int n;
-    do
-        n = poll(p, 2, PROC_TIMEOUT_MS);
-    while (n < 0 && errno == EINTR);
-    cr_assert(n > 0, "children silent for %d ms", PROC_TIMEOUT_MS);
-    cr_assert(!(p[1].revents & POLLIN), "a child failed: %s", child_errors());
-}
-
-static void expect_exit_ok(pid_t pid, const char *what)
-{
-    int status;
-    while (waitpid(pid, &status, 0) < 0)
-        cr_assert_eq(errno, EINTR, "waitpid: %s", strerror(errno));
-    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s (pid %ld) ended with status %#x: %s", what, (long)pid,
-              status, child_errors());
-}
 
 /* ------------------------------------------------------------------------ */
 /* Records                                                                  */
@@ -300,12 +183,12 @@ static void child_start(struct race *r, journal_store **s, journal **j)
     o.flags = r->flags;
     rc = journal_store_open(r->path, &o, s);
     if (rc != 0)
-        child_fail("journal_store_open: %s", journal_strerror(rc));
+        tu_child_fail("journal_store_open: %s", journal_strerror(rc));
     rc = journal_open(*s, "race", j);
     if (rc != 0)
-        child_fail("journal_open: %s", journal_strerror(rc));
-    if (write_all(r->ready[1], &c, 1) != 0 || read_all(r->go[0], &c, 1) != 1)
-        child_fail("lost the parent's pipes");
+        tu_child_fail("journal_open: %s", journal_strerror(rc));
+    if (tu_write_all(r->ready[1], &c, 1) != 0 || tu_read_all(r->go[0], &c, 1) != 1)
+        tu_child_fail("lost the parent's pipes");
 }
 
 static void child_finish(struct race *r, journal_store *s, journal *j, const struct report *rep)
@@ -314,9 +197,9 @@ static void child_finish(struct race *r, journal_store *s, journal *j, const str
     journal_close(j);
     rc = journal_store_close(s);
     if (rc != 0)
-        child_fail("journal_store_close: %s", journal_strerror(rc));
-    if (write_all(r->result[1], rep, sizeof *rep) != 0)
-        child_fail("cannot report");
+        tu_child_fail("journal_store_close: %s", journal_strerror(rc));
+    if (tu_write_all(r->result[1], rep, sizeof *rep) != 0)
+        tu_child_fail("cannot report");
 }
 
 static void writer(void *arg)
@@ -334,16 +217,17 @@ static void writer(void *arg)
         for (;;) {
             rc = journal_bounds(j, &begin, &end);
             if (rc != 0)
-                child_fail("writer %u: journal_bounds: %s", r->id, journal_strerror(rc));
+                tu_child_fail("writer %u: journal_bounds: %s", r->id, journal_strerror(rc));
             if (begin != 0)
-                child_fail("writer %u: begin moved to %llu", r->id, (unsigned long long)begin);
+                tu_child_fail("writer %u: begin moved to %llu", r->id, (unsigned long long)begin);
             rc = journal_append(j, end, rec, len);
             if (rc != JOURNAL_ECONFLICT)
                 break;
             rep.conflicts++;
         }
         if (rc != 0)
-            child_fail("writer %u: journal_append at %llu: %s", r->id, (unsigned long long)end, journal_strerror(rc));
+            tu_child_fail("writer %u: journal_append at %llu: %s", r->id, (unsigned long long)end,
+                          journal_strerror(rc));
     }
     child_finish(r, s, j, &rep);
 }
@@ -352,7 +236,7 @@ static int scan_cb(void *arg, journal_pos pos, const void *rec, size_t len)
 {
     const char *problem = scan_record(arg, pos, rec, len);
     if (problem)
-        child_fail("range: %s", problem);
+        tu_child_fail("range: %s", problem);
     return 0;
 }
 
@@ -369,22 +253,22 @@ static journal_pos read_by_range(journal *j, struct scan *sc, journal_pos seen)
     journal_pos begin, end;
     int rc = journal_bounds(j, &begin, &end);
     if (rc != 0)
-        child_fail("journal_bounds: %s", journal_strerror(rc));
+        tu_child_fail("journal_bounds: %s", journal_strerror(rc));
     /* What this process saw stays visible: an append is visible
      * everywhere once it returned, and a range reads a snapshot taken
      * when it starts, so no later read may show an older state. */
     if (begin != 0 || end < seen)
-        child_fail("bounds [%llu, %llu) after an end of %llu", (unsigned long long)begin, (unsigned long long)end,
-                   (unsigned long long)seen);
+        tu_child_fail("bounds [%llu, %llu) after an end of %llu", (unsigned long long)begin, (unsigned long long)end,
+                      (unsigned long long)seen);
     if (end == 0)
         return 0;
     scan_restart(sc);
     rc = journal_range(j, 0, scan_cb, sc);
     if (rc != 0)
-        child_fail("journal_range: %s", journal_strerror(rc));
+        tu_child_fail("journal_range: %s", journal_strerror(rc));
     if (sc->next < end)
-        child_fail("journal_range stopped at %llu, below the end %llu", (unsigned long long)sc->next,
-                   (unsigned long long)end);
+        tu_child_fail("journal_range stopped at %llu, below the end %llu", (unsigned long long)sc->next,
+                      (unsigned long long)end);
     return sc->next;
 }
 
@@ -399,23 +283,23 @@ static journal_pos read_by_snapshot(journal *j, journal_snapshot **snap, struct 
     size_t first_len = 0, len;
     int rc = *snap ? journal_snapshot_renew(*snap) : journal_snapshot_begin(j, snap);
     if (rc != 0)
-        child_fail("snapshot begin/renew: %s", journal_strerror(rc));
+        tu_child_fail("snapshot begin/renew: %s", journal_strerror(rc));
     rc = journal_snapshot_bounds(*snap, &begin, &end);
     if (rc != 0)
-        child_fail("journal_snapshot_bounds: %s", journal_strerror(rc));
+        tu_child_fail("journal_snapshot_bounds: %s", journal_strerror(rc));
     if (begin != 0 || end < seen)
-        child_fail("snapshot bounds [%llu, %llu) after an end of %llu", (unsigned long long)begin,
-                   (unsigned long long)end, (unsigned long long)seen);
+        tu_child_fail("snapshot bounds [%llu, %llu) after an end of %llu", (unsigned long long)begin,
+                      (unsigned long long)end, (unsigned long long)seen);
     scan_restart(sc);
     for (journal_pos pos = 0; pos < end; pos++) {
         const char *problem;
         rc = journal_snapshot_get(*snap, pos, &rec, &len);
         if (rc != 0)
-            child_fail("journal_snapshot_get(%llu) in [0, %llu): %s", (unsigned long long)pos, (unsigned long long)end,
-                       journal_strerror(rc));
+            tu_child_fail("journal_snapshot_get(%llu) in [0, %llu): %s", (unsigned long long)pos,
+                          (unsigned long long)end, journal_strerror(rc));
         problem = scan_record(sc, pos, rec, len);
         if (problem)
-            child_fail("snapshot: %s", problem);
+            tu_child_fail("snapshot: %s", problem);
         if (pos == 0) {
             first = rec;
             first_len = len;
@@ -424,16 +308,16 @@ static journal_pos read_by_snapshot(journal *j, journal_snapshot **snap, struct 
     }
     rc = journal_snapshot_get(*snap, end, &rec, &len);
     if (rc != JOURNAL_ENOTFOUND)
-        child_fail("journal_snapshot_get at the snapshot's end %llu: %s", (unsigned long long)end,
-                   journal_strerror(rc));
+        tu_child_fail("journal_snapshot_get at the snapshot's end %llu: %s", (unsigned long long)end,
+                      journal_strerror(rc));
     if (end > 0) {
         scan_restart(sc);
         rc = journal_snapshot_range(*snap, 0, scan_cb, sc);
         if (rc != 0 || sc->next != end)
-            child_fail("journal_snapshot_range: %s, %llu records of %llu", journal_strerror(rc),
-                       (unsigned long long)sc->next, (unsigned long long)end);
+            tu_child_fail("journal_snapshot_range: %s, %llu records of %llu", journal_strerror(rc),
+                          (unsigned long long)sc->next, (unsigned long long)end);
         if (memcmp(first, copy, first_len) != 0)
-            child_fail("a snapshot pointer's bytes changed while the snapshot was open");
+            tu_child_fail("a snapshot pointer's bytes changed while the snapshot was open");
     }
     return end;
 }
@@ -459,8 +343,8 @@ static void reader(void *arg)
         rep.partial += seen < total;
     } while (!last);
     if (seen != total)
-        child_fail("reader %u: the final round saw %llu records of %llu", r->id, (unsigned long long)seen,
-                   (unsigned long long)total);
+        tu_child_fail("reader %u: the final round saw %llu records of %llu", r->id, (unsigned long long)seen,
+                      (unsigned long long)total);
     journal_snapshot_end(snap);
     free(sc.sums);
     child_finish(r, s, j, &rep);
@@ -489,7 +373,7 @@ static void race(unsigned flags, unsigned per_writer)
     tu_require_lmdb();
     r.seed = tu_seed("JOURNAL_TEST_SEED");
     r.path = tu_store();
-    procs_init();
+    tu_procs_init();
     cr_assert_eq(pipe(r.ready), 0);
     cr_assert_eq(pipe(r.go), 0);
     cr_assert_eq(pipe(r.stop), 0);
@@ -498,27 +382,27 @@ static void race(unsigned flags, unsigned per_writer)
      * concurrent creation is part of the race. */
     for (unsigned i = 0; i < WRITERS; i++) {
         r.id = i;
-        writers[i] = spawn(writer, &r);
+        writers[i] = tu_spawn(writer, &r);
     }
     for (unsigned i = 0; i < READERS; i++) {
         r.id = i;
-        readers[i] = spawn(reader, &r);
+        readers[i] = tu_spawn(reader, &r);
     }
     close(r.ready[1]);
     close(r.go[0]);
     close(r.stop[0]);
     close(r.result[1]);
     for (unsigned i = 0; i < WRITERS + READERS; i++) {
-        wait_readable(r.ready[0]);
-        cr_assert_eq(read_all(r.ready[0], &c, 1), 0, "a child died before it was ready: %s", child_errors());
+        tu_wait_readable(r.ready[0]);
+        cr_assert_eq(tu_read_all(r.ready[0], &c, 1), 0, "a child died before it was ready: %s", tu_child_errors());
     }
     close(r.go[1]);
     for (unsigned i = 0; i < WRITERS; i++)
-        expect_exit_ok(writers[i], "writer");
+        tu_expect_exit_ok(writers[i], "writer");
     close(r.stop[1]);
     for (unsigned i = 0; i < READERS; i++)
-        expect_exit_ok(readers[i], "reader");
-    for (got = 0; read_all(r.result[0], &rep, sizeof rep) == 0; got++) {
+        tu_expect_exit_ok(readers[i], "reader");
+    for (got = 0; tu_read_all(r.result[0], &rep, sizeof rep) == 0; got++) {
         conflicts += rep.conflicts;
         if (rep.is_reader)
             fprintf(stderr, "reader %u: %llu rounds, %llu of them while writers ran\n", rep.id,
@@ -545,8 +429,7 @@ static void race(unsigned flags, unsigned per_writer)
     free(sc.sums);
     journal_close(j);
     cr_assert_eq(journal_store_close(s), 0);
-    close(err_pipe[0]);
-    close(err_pipe[1]);
+    tu_procs_fini();
 }
 
 TestSuite(procs, .init = tu_setup, .fini = tu_teardown, .timeout = 120);

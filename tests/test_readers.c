@@ -19,143 +19,31 @@
 
 #include <criterion/criterion.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-/* Longest a parent waits on its children before failing instead of hanging. */
-#define PROC_TIMEOUT_MS 120000
 
 /* ------------------------------------------------------------------------ */
 /* Processes                                                                */
 
-/* Children write one line here when they fail; the parent shows it. */
-static int err_pipe[2] = {-1, -1};
-
-static int write_all(int fd, const void *buf, size_t len)
-{
-    const char *p = buf;
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-/* Reads exactly len bytes: 0, or 1 at end of file before any byte, or -1. */
-static int read_all(int fd, void *buf, size_t len)
-{
-    char *p = buf;
-    size_t got = 0;
-    while (got < len) {
-        ssize_t n = read(fd, p + got, len - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -1;
-        if (n == 0)
-            return got == 0 ? 1 : -1;
-        got += (size_t)n;
-    }
-    return 0;
-}
-
-static void child_fail(const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-    int n = snprintf(msg, sizeof msg, "[pid %ld] ", (long)getpid());
-    va_start(ap, fmt);
-    vsnprintf(msg + n, sizeof msg - (size_t)n - 1, fmt, ap);
-    va_end(ap);
-    strcat(msg, "\n");
-    fputs(msg, stderr);
-    write_all(err_pipe[1], msg, strlen(msg));
-    _exit(1);
-}
-
-static void procs_init(void)
-{
-    cr_assert_eq(pipe(err_pipe), 0);
-    cr_assert_eq(fcntl(err_pipe[0], F_SETFL, O_NONBLOCK), 0);
-}
-
-/* What children reported on the error pipe so far (nonblocking). */
-static const char *child_errors(void)
-{
-    static char buf[4096];
-    ssize_t n = read(err_pipe[0], buf, sizeof buf - 1);
-    buf[n > 0 ? n : 0] = '\0';
-    return n > 0 ? buf : "(no message)";
-}
-
-/* Forks a child running fn(arg), which leaves with _exit(0) when fn returns. */
-static pid_t spawn(void (*fn)(void *), void *arg)
-{
-    pid_t parent = getpid(), pid;
-    fflush(NULL);
-    pid = fork();
-    cr_assert(pid >= 0, "fork: %s", strerror(errno));
-    if (pid == 0) {
-        /* A failed assertion ends the test process: its children go too. */
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(1);
-        close(err_pipe[0]);
-        fn(arg);
-        _exit(0);
-    }
-    return pid;
-}
-
 /* Reads one message of len bytes from fd, failing the test when a child
- * reports an error first or nothing comes for PROC_TIMEOUT_MS. */
+ * reports an error first or nothing comes for TU_PROC_TIMEOUT_MS. */
 static void expect_message(int fd, void *buf, size_t len)
 {
-    struct pollfd p[2] = {{.fd = fd, .events = POLLIN}, {.fd = err_pipe[0], .events = POLLIN}};
-    int n;
-    do
-        n = poll(p, 2, PROC_TIMEOUT_MS);
-    while (n < 0 && errno == EINTR);
-    cr_assert(n > 0, "children silent for %d ms", PROC_TIMEOUT_MS);
-    cr_assert(!(p[1].revents & POLLIN), "a child failed: %s", child_errors());
-    cr_assert_eq(read_all(fd, buf, len), 0, "a child is gone: %s", child_errors());
-}
-
-static int reap(pid_t pid)
-{
-    int status;
-    while (waitpid(pid, &status, 0) < 0)
-        cr_assert_eq(errno, EINTR, "waitpid: %s", strerror(errno));
-    return status;
-}
-
-static void expect_exit_ok(pid_t pid, const char *what)
-{
-    int status = reap(pid);
-    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s (pid %ld) ended with status %#x: %s", what, (long)pid,
-              status, child_errors());
+    tu_wait_readable(fd);
+    cr_assert_eq(tu_read_all(fd, buf, len), 0, "a child is gone: %s", tu_child_errors());
 }
 
 static void kill_and_reap(pid_t pid)
 {
     int status;
     cr_assert_eq(kill(pid, SIGKILL), 0);
-    status = reap(pid);
+    status = tu_reap(pid);
     cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "pid %ld ended with status %#x before the kill: %s",
-              (long)pid, status, child_errors());
+              (long)pid, status, tu_child_errors());
 }
 
 /* Closes *fd once and marks it closed, so that a child forked later does
@@ -171,8 +59,8 @@ static void close_fd(int *fd)
 static void wait_for_close(int fd)
 {
     char c;
-    if (read_all(fd, &c, 1) != 1)
-        child_fail("unexpected data on a control pipe");
+    if (tu_read_all(fd, &c, 1) != 1)
+        tu_child_fail("unexpected data on a control pipe");
 }
 
 /* ------------------------------------------------------------------------ */
@@ -221,7 +109,7 @@ static journal_store *open_store(const char *path, unsigned max_readers, unsigne
     o.flags = flags;
     rc = journal_store_open(path, &o, &s);
     if (rc != 0)
-        child_fail("journal_store_open: %s", journal_strerror(rc));
+        tu_child_fail("journal_store_open: %s", journal_strerror(rc));
     return s;
 }
 
@@ -230,7 +118,7 @@ static journal *open_journal(journal_store *s)
     journal *j;
     int rc = journal_open(s, "readers", &j);
     if (rc != 0)
-        child_fail("journal_open: %s", journal_strerror(rc));
+        tu_child_fail("journal_open: %s", journal_strerror(rc));
     return j;
 }
 
@@ -239,15 +127,15 @@ static void check_snapshot(journal_snapshot *snap, uint64_t seed, journal_pos *b
 {
     int rc = journal_snapshot_bounds(snap, begin, end);
     if (rc != 0)
-        child_fail("journal_snapshot_bounds: %s", journal_strerror(rc));
+        tu_child_fail("journal_snapshot_bounds: %s", journal_strerror(rc));
     for (journal_pos pos = *begin; pos < *end; pos++) {
         const void *rec;
         size_t len;
         rc = journal_snapshot_get(snap, pos, &rec, &len);
         if (rc != 0)
-            child_fail("journal_snapshot_get(%llu): %s", (unsigned long long)pos, journal_strerror(rc));
+            tu_child_fail("journal_snapshot_get(%llu): %s", (unsigned long long)pos, journal_strerror(rc));
         if (!rec_is(seed, pos, rec, len))
-            child_fail("the snapshot's record %llu is wrong", (unsigned long long)pos);
+            tu_child_fail("the snapshot's record %llu is wrong", (unsigned long long)pos);
     }
 }
 
@@ -257,7 +145,7 @@ static void close_all(journal_store *s, journal *j)
     journal_close(j);
     rc = journal_store_close(s);
     if (rc != 0)
-        child_fail("journal_store_close: %s", journal_strerror(rc));
+        tu_child_fail("journal_store_close: %s", journal_strerror(rc));
 }
 
 TestSuite(readers, .init = tu_setup, .fini = tu_teardown, .timeout = 120);
@@ -303,13 +191,13 @@ static void hog(void *arg)
         n++;
     }
     if (n < sl->take && rc != JOURNAL_EREADERS)
-        child_fail("hog: journal_snapshot_begin after %u: %s", n, journal_strerror(rc));
+        tu_child_fail("hog: journal_snapshot_begin after %u: %s", n, journal_strerror(rc));
     if (n == 0)
-        child_fail("hog: not a single snapshot");
-    if (write_all(sl->report[1], &n, sizeof n) != 0)
-        child_fail("hog: cannot report");
+        tu_child_fail("hog: not a single snapshot");
+    if (tu_write_all(sl->report[1], &n, sizeof n) != 0)
+        tu_child_fail("hog: cannot report");
     wait_for_close(sl->hold[0]);
-    child_fail("hog: not killed");
+    tu_child_fail("hog: not killed");
 }
 
 /* Open all along: after each round of killed hogs, which left every slot
@@ -326,24 +214,24 @@ static void survivor(void *arg)
     close_fd(&sl->rounds[1]);
     s = open_store(sl->path, FEW_READERS, 0);
     j = open_journal(s);
-    if (write_all(sl->report[1], &c, 1) != 0)
-        child_fail("survivor: cannot report");
-    while (read_all(sl->rounds[0], &c, 1) == 0) {
+    if (tu_write_all(sl->report[1], &c, 1) != 0)
+        tu_child_fail("survivor: cannot report");
+    while (tu_read_all(sl->rounds[0], &c, 1) == 0) {
         journal_snapshot *snaps[SURVIVOR_SNAPS];
         for (int i = 0; i < SURVIVOR_SNAPS; i++) {
             journal_pos begin, end;
             int rc = journal_snapshot_begin(j, &snaps[i]);
             if (rc != 0)
-                child_fail("survivor: journal_snapshot_begin #%d after the hogs died: %s", i, journal_strerror(rc));
+                tu_child_fail("survivor: journal_snapshot_begin #%d after the hogs died: %s", i, journal_strerror(rc));
             check_snapshot(snaps[i], sl->seed, &begin, &end);
             if (begin != 0 || end != SLOTS_PREFILL)
-                child_fail("survivor: snapshot bounds [%llu, %llu)", (unsigned long long)begin,
-                           (unsigned long long)end);
+                tu_child_fail("survivor: snapshot bounds [%llu, %llu)", (unsigned long long)begin,
+                              (unsigned long long)end);
         }
         for (int i = 0; i < SURVIVOR_SNAPS; i++)
             journal_snapshot_end(snaps[i]);
-        if (write_all(sl->report[1], &c, 1) != 0)
-            child_fail("survivor: cannot report");
+        if (tu_write_all(sl->report[1], &c, 1) != 0)
+            tu_child_fail("survivor: cannot report");
     }
     close_all(s, j);
 }
@@ -364,7 +252,7 @@ Test(readers, dead_readers_do_not_use_up_the_slots)
     tu_require_lmdb();
     sl.seed = tu_seed("JOURNAL_TEST_SEED");
     sl.path = tu_store();
-    procs_init();
+    tu_procs_init();
     rc = journal_store_open(sl.path, &o, &s);
     cr_assert_eq(rc, 0, "journal_store_open: %s", journal_strerror(rc));
     j = tu_open_journal(s, "readers");
@@ -374,7 +262,7 @@ Test(readers, dead_readers_do_not_use_up_the_slots)
 
     cr_assert_eq(pipe(sl.report), 0);
     cr_assert_eq(pipe(sl.rounds), 0);
-    surv = spawn(survivor, &sl);
+    surv = tu_spawn(survivor, &sl);
     close_fd(&sl.rounds[0]);
     expect_message(sl.report[0], &c, 1);
     for (unsigned round = 0; round < ROUNDS; round++) {
@@ -387,7 +275,7 @@ Test(readers, dead_readers_do_not_use_up_the_slots)
          * reclaim their slots at open); the second takes what is left. */
         for (int h = 0; h < nhogs; h++) {
             sl.take = h == 0 ? HOG_FIRST : FEW_READERS + 1;
-            hogs[h] = spawn(hog, &sl);
+            hogs[h] = tu_spawn(hog, &sl);
             expect_message(sl.report[0], &got[h], sizeof got[h]);
         }
         cr_assert(nhogs == 1 || got[1] < FEW_READERS + 1, "the second hog took %u snapshots of %u slots", got[1],
@@ -401,7 +289,7 @@ Test(readers, dead_readers_do_not_use_up_the_slots)
         if (round == ROUNDS - 1)
             break;
         /* Every slot now belongs to a dead process or the survivor. */
-        cr_assert_eq(write_all(sl.rounds[1], &c, 1), 0);
+        cr_assert_eq(tu_write_all(sl.rounds[1], &c, 1), 0);
         expect_message(sl.report[0], &c, 1);
     }
     fprintf(stderr, "readers: %u snapshots held by %u killed processes, %u slots\n", killed, 2 * ROUNDS - 1,
@@ -429,11 +317,10 @@ Test(readers, dead_readers_do_not_use_up_the_slots)
     journal_close(j);
     cr_assert_eq(journal_store_close(s), 0);
     close_fd(&sl.rounds[1]);
-    expect_exit_ok(surv, "survivor");
+    tu_expect_exit_ok(surv, "survivor");
     close_fd(&sl.report[0]);
     close_fd(&sl.report[1]);
-    close(err_pipe[0]);
-    close(err_pipe[1]);
+    tu_procs_fini();
 }
 
 /* ------------------------------------------------------------------------ */
@@ -482,12 +369,12 @@ static void pin_reader(void *arg)
     j = open_journal(s);
     rc = journal_snapshot_begin(j, &snap);
     if (rc != 0)
-        child_fail("reader: journal_snapshot_begin: %s", journal_strerror(rc));
+        tu_child_fail("reader: journal_snapshot_begin: %s", journal_strerror(rc));
     check_snapshot(snap, p->seed, &begin, &end);
-    if (write_all(p->ready[1], &c, 1) != 0)
-        child_fail("reader: cannot report");
+    if (tu_write_all(p->ready[1], &c, 1) != 0)
+        tu_child_fail("reader: cannot report");
     wait_for_close(p->hold[0]);
-    child_fail("reader: not killed");
+    tu_child_fail("reader: not killed");
 }
 
 /* KEEP records in, one out, then truncate to KEEP again: the journal stays
@@ -498,13 +385,13 @@ static void cycle(journal *j, uint64_t seed, unsigned n)
         journal_pos begin, end;
         int rc = journal_bounds(j, &begin, &end);
         if (rc != 0)
-            child_fail("writer: journal_bounds: %s", journal_strerror(rc));
+            tu_child_fail("writer: journal_bounds: %s", journal_strerror(rc));
         rc = append_n(j, seed, end, KEEP);
         if (rc != 0)
-            child_fail("writer: append at %llu: %s", (unsigned long long)end, journal_strerror(rc));
+            tu_child_fail("writer: append at %llu: %s", (unsigned long long)end, journal_strerror(rc));
         rc = journal_truncate(j, end);
         if (rc != 0)
-            child_fail("writer: journal_truncate(%llu): %s", (unsigned long long)end, journal_strerror(rc));
+            tu_child_fail("writer: journal_truncate(%llu): %s", (unsigned long long)end, journal_strerror(rc));
     }
 }
 
@@ -514,14 +401,14 @@ static void report_sizes(struct pins *p, journal_store *s, journal *j)
     journal_stat st;
     int rc = journal_store_stat(s, &st);
     if (rc != 0)
-        child_fail("writer: journal_store_stat: %s", journal_strerror(rc));
+        tu_child_fail("writer: journal_store_stat: %s", journal_strerror(rc));
     rc = journal_bounds(j, NULL, &sz.end);
     if (rc != 0)
-        child_fail("writer: journal_bounds: %s", journal_strerror(rc));
+        tu_child_fail("writer: journal_bounds: %s", journal_strerror(rc));
     sz.file_size = st.file_size;
     sz.used_size = st.used_size;
-    if (write_all(p->from_w[1], &sz, sizeof sz) != 0)
-        child_fail("writer: cannot report");
+    if (tu_write_all(p->from_w[1], &sz, sizeof sz) != 0)
+        tu_child_fail("writer: cannot report");
 }
 
 /* Open from before the readers start until after they died: it never
@@ -543,8 +430,8 @@ static void pin_writer(void *arg)
     j = open_journal(s);
     cycle(j, p->seed, WARM_CYCLES);
     report_sizes(p, s, j);
-    if (read_all(p->to_w[0], &c, 1) != 0)
-        child_fail("writer: the parent is gone");
+    if (tu_read_all(p->to_w[0], &c, 1) != 0)
+        tu_child_fail("writer: the parent is gone");
     cycle(j, p->seed, CYCLES);
     report_sizes(p, s, j);
     close_all(s, j);
@@ -560,24 +447,24 @@ Test(readers, dead_readers_do_not_pin_pages)
     tu_require_lmdb();
     p.seed = tu_seed("JOURNAL_TEST_SEED");
     p.path = tu_store();
-    procs_init();
+    tu_procs_init();
     cr_assert_eq(pipe(p.hold), 0);
     cr_assert_eq(pipe(p.ready), 0);
     cr_assert_eq(pipe(p.to_w), 0);
     cr_assert_eq(pipe(p.from_w), 0);
-    writer = spawn(pin_writer, &p);
+    writer = tu_spawn(pin_writer, &p);
     close_fd(&p.to_w[0]);
     close_fd(&p.from_w[1]);
     expect_message(p.from_w[0], &before, sizeof before);
     for (int i = 0; i < PIN_READERS; i++) {
-        readers[i] = spawn(pin_reader, &p);
+        readers[i] = tu_spawn(pin_reader, &p);
         expect_message(p.ready[0], &c, 1);
     }
     for (int i = 0; i < PIN_READERS; i++)
         kill_and_reap(readers[i]);
-    cr_assert_eq(write_all(p.to_w[1], &c, 1), 0);
+    cr_assert_eq(tu_write_all(p.to_w[1], &c, 1), 0);
     expect_message(p.from_w[0], &after, sizeof after);
-    expect_exit_ok(writer, "writer");
+    tu_expect_exit_ok(writer, "writer");
     fprintf(stderr, "readers: %d cycles after %d readers died: file %llu -> %llu bytes, used %llu -> %llu\n", CYCLES,
             PIN_READERS, (unsigned long long)before.file_size, (unsigned long long)after.file_size,
             (unsigned long long)before.used_size, (unsigned long long)after.used_size);
@@ -594,8 +481,7 @@ Test(readers, dead_readers_do_not_pin_pages)
     }
     close_fd(&p.to_w[1]);
     close_fd(&p.from_w[0]);
-    close(err_pipe[0]);
-    close(err_pipe[1]);
+    tu_procs_fini();
 }
 
 /* ------------------------------------------------------------------------ */
@@ -639,35 +525,35 @@ static void many_reader(void *arg)
     j = open_journal(s);
     rc = journal_snapshot_begin(j, &snap);
     if (rc != 0)
-        child_fail("reader: journal_snapshot_begin: %s", journal_strerror(rc));
+        tu_child_fail("reader: journal_snapshot_begin: %s", journal_strerror(rc));
     check_snapshot(snap, m->seed, &begin, &end);
     if (begin != 0 || end != PREFILL)
-        child_fail("reader: first snapshot [%llu, %llu)", (unsigned long long)begin, (unsigned long long)end);
+        tu_child_fail("reader: first snapshot [%llu, %llu)", (unsigned long long)begin, (unsigned long long)end);
     if (journal_snapshot_get(snap, begin, &first, &first_len) != 0 ||
         journal_snapshot_get(snap, end - 1, &last, &last_len) != 0)
-        child_fail("reader: journal_snapshot_get failed");
+        tu_child_fail("reader: journal_snapshot_get failed");
     memcpy(first_copy, first, first_len);
     memcpy(last_copy, last, last_len);
-    if (write_all(m->ready[1], &c, 1) != 0)
-        child_fail("reader: cannot report");
+    if (tu_write_all(m->ready[1], &c, 1) != 0)
+        tu_child_fail("reader: cannot report");
     wait_for_close(m->stop[0]);
 
     /* The writer has truncated every record this snapshot holds. */
     check_snapshot(snap, m->seed, &b2, &e2);
     if (b2 != begin || e2 != end)
-        child_fail("reader: snapshot bounds moved to [%llu, %llu)", (unsigned long long)b2, (unsigned long long)e2);
+        tu_child_fail("reader: snapshot bounds moved to [%llu, %llu)", (unsigned long long)b2, (unsigned long long)e2);
     if (memcmp(first, first_copy, first_len) != 0 || memcmp(last, last_copy, last_len) != 0)
-        child_fail("reader: bytes behind the snapshot's pointers changed");
+        tu_child_fail("reader: bytes behind the snapshot's pointers changed");
     if (journal_snapshot_get(snap, begin, &rec, &len) != 0 || len != first_len || memcmp(rec, first_copy, len) != 0)
-        child_fail("reader: the snapshot's first record changed");
+        tu_child_fail("reader: the snapshot's first record changed");
     rc = journal_snapshot_renew(snap);
     if (rc != 0)
-        child_fail("reader: journal_snapshot_renew: %s", journal_strerror(rc));
+        tu_child_fail("reader: journal_snapshot_renew: %s", journal_strerror(rc));
     check_snapshot(snap, m->seed, &b2, &e2);
     rc = journal_bounds(j, &b3, &e3);
     if (rc != 0 || b2 != b3 || e2 != e3 || b2 <= end)
-        child_fail("reader: renewed snapshot [%llu, %llu), journal [%llu, %llu): %s", (unsigned long long)b2,
-                   (unsigned long long)e2, (unsigned long long)b3, (unsigned long long)e3, journal_strerror(rc));
+        tu_child_fail("reader: renewed snapshot [%llu, %llu), journal [%llu, %llu): %s", (unsigned long long)b2,
+                      (unsigned long long)e2, (unsigned long long)b3, (unsigned long long)e3, journal_strerror(rc));
     journal_snapshot_end(snap);
     close_all(s, j);
 }
@@ -690,21 +576,21 @@ static void many_writer(void *arg)
     wait_for_close(m->go[0]);
     rc = journal_store_stat(s, &st);
     if (rc != 0)
-        child_fail("writer: journal_store_stat: %s", journal_strerror(rc));
+        tu_child_fail("writer: journal_store_stat: %s", journal_strerror(rc));
     if (st.readers_used < m->readers)
-        child_fail("writer: %u reader slots in use with %u snapshots open", st.readers_used, m->readers);
+        tu_child_fail("writer: %u reader slots in use with %u snapshots open", st.readers_used, m->readers);
     for (unsigned i = 0; i < WRITES; i++) {
         journal_pos begin, end;
         rc = journal_bounds(j, &begin, &end);
         if (rc != 0)
-            child_fail("writer: journal_bounds: %s", journal_strerror(rc));
+            tu_child_fail("writer: journal_bounds: %s", journal_strerror(rc));
         rc = append_n(j, m->seed, end, 1 + i % 20);
         if (rc != 0)
-            child_fail("writer: append at %llu: %s", (unsigned long long)end, journal_strerror(rc));
+            tu_child_fail("writer: append at %llu: %s", (unsigned long long)end, journal_strerror(rc));
         if (i % 10 == 9) {
             rc = journal_truncate(j, end);
             if (rc != 0)
-                child_fail("writer: journal_truncate(%llu): %s", (unsigned long long)end, journal_strerror(rc));
+                tu_child_fail("writer: journal_truncate(%llu): %s", (unsigned long long)end, journal_strerror(rc));
         }
     }
     close_all(s, j);
@@ -725,7 +611,7 @@ Test(readers, many_processes_hold_snapshots_while_a_writer_works)
     m.seed = tu_seed("JOURNAL_TEST_SEED");
     m.readers = vg && *vg && strcmp(vg, "0") != 0 ? VALGRIND_MANY : MANY;
     m.path = tu_store();
-    procs_init();
+    tu_procs_init();
     s = tu_open_store(m.path, 0);
     j = tu_open_journal(s, "readers");
     cr_assert_eq(append_n(j, m.seed, 0, 50), 0);
@@ -737,24 +623,23 @@ Test(readers, many_processes_hold_snapshots_while_a_writer_works)
     cr_assert_eq(pipe(m.go), 0);
     cr_assert_eq(pipe(m.stop), 0);
     for (unsigned i = 0; i < m.readers; i++)
-        readers[i] = spawn(many_reader, &m);
-    writer = spawn(many_writer, &m);
+        readers[i] = tu_spawn(many_reader, &m);
+    writer = tu_spawn(many_writer, &m);
     close_fd(&m.ready[1]);
     close_fd(&m.go[0]);
     close_fd(&m.stop[0]);
     for (unsigned i = 0; i < m.readers; i++)
         expect_message(m.ready[0], &c, 1);
     close_fd(&m.go[1]);
-    expect_exit_ok(writer, "writer");
+    tu_expect_exit_ok(writer, "writer");
     close_fd(&m.stop[1]);
     for (unsigned i = 0; i < m.readers; i++)
-        expect_exit_ok(readers[i], "reader");
+        tu_expect_exit_ok(readers[i], "reader");
     close_fd(&m.ready[0]);
 
     s = tu_open_store(m.path, 0);
     rc = journal_store_check(s, NULL, NULL);
     cr_assert_eq(rc, 0, "journal_store_check: %s", journal_strerror(rc));
     cr_assert_eq(journal_store_close(s), 0);
-    close(err_pipe[0]);
-    close(err_pipe[1]);
+    tu_procs_fini();
 }

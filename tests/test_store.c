@@ -643,6 +643,20 @@ Test(store, strerror_gives_a_generic_message_for_unknown_codes)
     }
 }
 
+Test(store, errmsg_is_never_null_and_empty_on_lmdb)
+{
+    journal_store *s = tu_open_store(tu_store(), 0);
+    journal *j = tu_open_journal(s, "j");
+    cr_assert_not_null(journal_store_errmsg(NULL));
+    cr_assert_eq(journal_append(j, 1, "x", 1), JOURNAL_EBEYOND);
+    cr_assert_not_null(journal_store_errmsg(s));
+    /* LMDB has nothing to say beyond the codes. */
+    if (tu_is_lmdb())
+        cr_assert_str_eq(journal_store_errmsg(s), "");
+    journal_close(j);
+    cr_assert_eq(journal_store_close(s), 0);
+}
+
 Test(store, version_matches_the_header)
 {
     char want[64];

@@ -643,21 +643,6 @@ static unsigned long long cpu_ticks(pid_t pid)
     return utime + stime;
 }
 
-static int read_full(int fd, void *buf, size_t len)
-{
-    char *p = buf;
-    while (len > 0) {
-        ssize_t n = read(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 /* A child writer: for each byte read from `go`, appends "new K" to journal j
  * and writes the monotonic time the append returned to `done`. Exits 0 at
  * end of file on `go`. */
@@ -723,7 +708,7 @@ Test(dump, follow_prints_records_another_process_appends_and_exits_0_on_sigint)
     for (int k = 0; k < N; k++) {
         uint64_t appended;
         cr_assert_eq(write(go[1], "x", 1), 1);
-        cr_assert_eq(read_full(done[0], &appended, sizeof appended), 0, "the writer failed");
+        cr_assert_eq(tu_read_all(done[0], &appended, sizeof appended), 0, "the writer failed");
         line = follow_line(f);
         latency[k] = now_ns() - appended;
         cr_assert_str_eq(line, fmt("%d\tnew %d", 3 + k, k));

@@ -7,9 +7,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -221,4 +225,120 @@ journal *tu_open_journal(journal_store *s, const char *name)
     int rc = journal_open(s, name, &j);
     cr_assert_eq(rc, 0, "journal_open(%s): %s", name, journal_strerror(rc));
     return j;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Child processes                                                          */
+
+/* Children write one line here when they fail; the parent shows it. */
+static int err_pipe[2] = {-1, -1};
+
+int tu_write_all(int fd, const void *buf, size_t len)
+{
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int tu_read_all(int fd, void *buf, size_t len)
+{
+    char *p = buf;
+    size_t got = 0;
+    while (got < len) {
+        ssize_t n = read(fd, p + got, len - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -1;
+        if (n == 0)
+            return got == 0 ? 1 : -1;
+        got += (size_t)n;
+    }
+    return 0;
+}
+
+void tu_procs_init(void)
+{
+    cr_assert_eq(pipe(err_pipe), 0);
+    cr_assert_eq(fcntl(err_pipe[0], F_SETFL, O_NONBLOCK), 0);
+}
+
+void tu_procs_fini(void)
+{
+    close(err_pipe[0]);
+    close(err_pipe[1]);
+}
+
+void tu_child_fail(const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    int n = snprintf(msg, sizeof msg, "[pid %ld] ", (long)getpid());
+    va_start(ap, fmt);
+    vsnprintf(msg + n, sizeof msg - (size_t)n - 1, fmt, ap);
+    va_end(ap);
+    strcat(msg, "\n");
+    fputs(msg, stderr);
+    tu_write_all(err_pipe[1], msg, strlen(msg));
+    _exit(1);
+}
+
+const char *tu_child_errors(void)
+{
+    static char buf[4096];
+    ssize_t n = read(err_pipe[0], buf, sizeof buf - 1);
+    buf[n > 0 ? n : 0] = '\0';
+    return n > 0 ? buf : "(no message)";
+}
+
+pid_t tu_spawn(void (*fn)(void *), void *arg)
+{
+    pid_t parent = getpid(), pid;
+    fflush(NULL);
+    pid = fork();
+    cr_assert(pid >= 0, "fork: %s", strerror(errno));
+    if (pid == 0) {
+        /* A failed assertion ends the test process: its children go too. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(1);
+        close(err_pipe[0]);
+        fn(arg);
+        _exit(0);
+    }
+    return pid;
+}
+
+void tu_wait_readable(int fd)
+{
+    struct pollfd p[2] = {{.fd = fd, .events = POLLIN}, {.fd = err_pipe[0], .events = POLLIN}};
+    int n;
+    do
+        n = poll(p, 2, TU_PROC_TIMEOUT_MS);
+    while (n < 0 && errno == EINTR);
+    cr_assert(n > 0, "children silent for %d ms", TU_PROC_TIMEOUT_MS);
+    cr_assert(!(p[1].revents & POLLIN), "a child failed: %s", tu_child_errors());
+}
+
+int tu_reap(pid_t pid)
+{
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        cr_assert_eq(errno, EINTR, "waitpid: %s", strerror(errno));
+    return status;
+}
+
+void tu_expect_exit_ok(pid_t pid, const char *what)
+{
+    int status = tu_reap(pid);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s (pid %ld) ended with status %#x: %s", what, (long)pid,
+              status, tu_child_errors());
 }

@@ -11,12 +11,18 @@
  * test with a schema of its own, on the server named by JOURNAL_TEST_PG_URL.
  * Tests of LMDB-only behaviour call tu_require_lmdb(), which skips the test
  * with that reason on other backends.
+ *
+ * Tests that fork their own child processes call tu_procs_init() first and
+ * tu_procs_fini() at the end. Children start with tu_spawn() and report a
+ * failure with tu_child_fail(), one line on an error pipe; the parent shows
+ * those lines in its assertions through tu_child_errors().
  */
 #ifndef TESTS_UTIL_H
 #define TESTS_UTIL_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "journal.h"
 
@@ -65,5 +71,52 @@ journal_store *tu_open_store(const char *path, unsigned flags);
 
 /* Opens journal `name` of s and asserts success. */
 journal *tu_open_journal(journal_store *s, const char *name);
+
+/* ------------------------------------------------------------------------ */
+/* Child processes                                                          */
+
+/* Longest a parent waits on its children before failing instead of hanging. */
+#define TU_PROC_TIMEOUT_MS 120000
+
+/* Writes all len bytes to fd, retrying after EINTR. Returns 0, or -1 when a
+ * write fails or writes nothing. */
+int tu_write_all(int fd, const void *buf, size_t len);
+
+/* Reads exactly len bytes from fd, retrying after EINTR. Returns 0, 1 at
+ * end of file before any byte, or -1 on an error or end of file part-way. */
+int tu_read_all(int fd, void *buf, size_t len);
+
+/* Makes the error pipe (its read end nonblocking) and asserts success. Call
+ * it in the test process before the first tu_spawn(). */
+void tu_procs_init(void);
+
+/* Closes both ends of the error pipe, at the end of the test. */
+void tu_procs_fini(void);
+
+/* In a child: formats a line "[pid N] message", writes it to stderr and to
+ * the error pipe, and leaves with _exit(1). */
+_Noreturn void tu_child_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* In the parent: what children reported on the error pipe so far, without
+ * blocking, or "(no message)". The text lives in a static buffer that the
+ * next call overwrites. */
+const char *tu_child_errors(void);
+
+/* Forks a child running fn(arg), which leaves with _exit(0) when fn returns,
+ * and returns its pid (asserting that fork worked). The child gets SIGKILL
+ * when the test process dies, so a failed assertion ends its children too. */
+pid_t tu_spawn(void (*fn)(void *), void *arg);
+
+/* Waits until fd is readable (or at end of file), failing the test when a
+ * child reports an error first or nothing happens for TU_PROC_TIMEOUT_MS. */
+void tu_wait_readable(int fd);
+
+/* Waits for child pid to end, retrying after EINTR, and returns its wait
+ * status. */
+int tu_reap(pid_t pid);
+
+/* Waits for child pid and asserts it exited with 0; `what` names it in the
+ * failure message, with what children reported. */
+void tu_expect_exit_ok(pid_t pid, const char *what);
 
 #endif
