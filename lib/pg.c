@@ -98,10 +98,14 @@ static const struct {
                     3,
                     {OID_INT8, OID_INT8, OID_INT8}},
     /* A whole range in one statement, so one snapshot: the bounds on every
-     * row, the records only when $2 is at or above begin. */
+     * row, the records only when $2 is at or above begin. The journal's
+     * row is one row (id is its key), so a LATERAL join streams the records
+     * in the order of their index; an ORDER BY on the join would make the
+     * server sort the whole range first (and spill it to disk). pg_range()
+     * checks that positions come in order, one by one. */
     [S_RANGE] = {"SELECT j.begin_pos, j.end_pos, r.pos, r.data FROM %1$s.journals j "
-                 "LEFT JOIN %1$s.records r ON r.journal = j.id AND r.pos >= $2 AND $2 >= j.begin_pos "
-                 "WHERE j.id = $1 ORDER BY r.pos",
+                 "LEFT JOIN LATERAL (SELECT pos, data FROM %1$s.records WHERE journal = $1 AND pos >= $2 "
+                 "AND $2 >= j.begin_pos ORDER BY pos) r ON true WHERE j.id = $1",
                  2,
                  {OID_INT8, OID_INT8}},
     [S_CHUNK] = {"SELECT pos, data FROM %1$s.records WHERE journal = $1 AND pos >= $2 AND pos < $3 ORDER BY pos "
@@ -881,6 +885,13 @@ static int pg_range(journal *j, journal_pos from, journal_range_fn fn, void *arg
         if (PQgetisnull(r, 0, 2)) {
             rc = JOURNAL_ECORRUPT; /* within the bounds but no record */
             pg_set_err(j->s, j->name, "a record is missing within the bounds");
+            done = 1;
+            PQclear(r);
+            continue;
+        }
+        if ((journal_pos)pg_get64(r, 0, 2) != from + delivered) {
+            rc = JOURNAL_ECORRUPT; /* a gap, or records out of order */
+            pg_set_err(j->s, j->name, "records out of order or missing within the bounds");
             done = 1;
             PQclear(r);
             continue;

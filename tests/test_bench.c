@@ -3,10 +3,13 @@
  * with tiny counts and reports each row for the three implementations in
  * its table, CSV and plot, its raw-LMDB floor writes stores in the
  * library's own on-disk layout (so that the floor does the same work), and
- * its usage errors have the documented exit status. No timing is asserted.
+ * its usage errors have the documented exit status. Given a PostgreSQL
+ * server, it also runs pg and pgraw there and leaves no schema behind. No
+ * timing is asserted.
  */
 #include <criterion/criterion.h>
 #include <dirent.h>
+#include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -303,6 +306,72 @@ Test(bench, fails_with_status_1_before_running_when_the_csv_cannot_be_written)
     cr_assert_not_null(strstr(err, "b.csv"), "%s", err);
     cr_assert_str_empty(out);
     free(cmd);
+    free(out);
+    free(err);
+}
+
+/* Field n (from 0) of a CSV line, as a number; -1 when it is empty. */
+static double csv_field(const char *line, int n)
+{
+    const char *p = line;
+    for (int i = 0; i < n; i++) {
+        p = strchr(p, ',');
+        cr_assert_not_null(p, "CSV line has no field %d: %s", n, line);
+        p++;
+    }
+    return *p == ',' || *p == '\n' || !*p ? -1 : strtod(p, NULL);
+}
+
+/* The CSV columns of pg and pgraw (after journal, lmdb and sqlite). */
+#define CSV_PG_HEAD CSV_HEAD "pg_ops_s,pgraw_ops_s,"
+
+Test(bench, runs_pg_and_pgraw_on_a_server_and_drops_its_schemas)
+{
+    const char *url = getenv("JOURNAL_TEST_PG_URL"), *backend = getenv("JOURNAL_TEST_BACKEND");
+    const char *csv = tu_path("bench.csv");
+    char *cmd, *out = NULL, *err = NULL, line[1024];
+    size_t rows = 0;
+    PGconn *pg;
+    PGresult *r;
+    FILE *f;
+    int rc;
+
+    if (!backend || strcmp(backend, "pg") != 0 || !url || !*url)
+        cr_skip_test("needs a server: JOURNAL_TEST_BACKEND=pg and JOURNAL_TEST_PG_URL (the second run of make test)");
+    cr_assert(asprintf(&cmd, "--quick --impl=pg,pgraw --pg-url='%s' --dir '%s' --csv '%s'", url, store_dir, csv) > 0);
+    rc = run_bench(cmd, &out, &err);
+    free(cmd);
+    cr_assert_eq(rc, 0, "journal-bench failed (%d): %s", rc, err);
+    for (size_t i = 0; i < NROWS; i++) {
+        const char *l = table_line(out, quick_rows[i]);
+        cr_assert_not_null(l, "no table row '%s' in:\n%s", quick_rows[i], out);
+        /* journal, lmdb and sqlite did not run; pg/pgraw is a ratio. */
+        cr_assert(strchr(l, 'x') && strchr(l, 'x') < strchr(l, '\n'), "no pg/pgraw ratio in row '%s'", quick_rows[i]);
+    }
+    cr_assert_not_null(strstr(out, "PostgreSQL"), "the header does not name the server:\n%s", out);
+
+    f = fopen(csv, "r");
+    cr_assert_not_null(f, "no CSV written");
+    cr_assert_not_null(fgets(line, sizeof line, f));
+    cr_assert_eq(strncmp(line, CSV_PG_HEAD, strlen(CSV_PG_HEAD)), 0, "CSV header: %s", line);
+    while (fgets(line, sizeof line, f)) {
+        cr_assert(rows < NROWS, "more CSV rows than table rows: %s", line);
+        cr_assert_eq(strncmp(line, quick_rows[rows], strlen(quick_rows[rows])), 0, "CSV row %zu: %s", rows, line);
+        cr_assert_eq(csv_field(line, 4), -1, "journal ran: %s", line);
+        cr_assert(csv_field(line, 7) > 0 && csv_field(line, 8) > 0, "a pg rate of zero: %s", line);
+        rows++;
+    }
+    fclose(f);
+    cr_assert_eq(rows, NROWS);
+
+    /* Every store was a schema bench_<pid>_<n>; none is left. */
+    pg = PQconnectdb(url);
+    cr_assert_eq(PQstatus(pg), CONNECTION_OK, "%s", PQerrorMessage(pg));
+    r = PQexec(pg, "SELECT string_agg(nspname, ' ') FROM pg_namespace WHERE nspname LIKE 'bench\\_%'");
+    cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s", PQerrorMessage(pg));
+    cr_assert(PQgetisnull(r, 0, 0), "schemas left behind: %s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    PQfinish(pg);
     free(out);
     free(err);
 }

@@ -1,17 +1,23 @@
 /*
  * journal-bench.c - measure libjournal against the floor it is built on
- * (raw LMDB) and the alternative a user would pick (SQLite).
+ * (raw LMDB) and the alternative a user would pick (SQLite); given a
+ * PostgreSQL server, also its PostgreSQL backend against hand-written SQL.
  *
- * Every scenario does the same work three ways:
+ * Every scenario does the same work three (or five) ways:
  *   journal  this library, through the public API only;
  *   lmdb     raw LMDB doing the least equivalent work, in the library's own
  *            on-disk layout (a store it writes opens as a journal store), so
  *            that journal/lmdb is the library's overhead;
  *   sqlite   SQLite in WAL mode, one WITHOUT ROWID table keyed by (journal,
- *            position), prepared statements.
- * Rounds alternate the three, rotating which one goes first, so that drift
- * of the machine (other load, the page cache, the clock) falls on all three
- * alike; the table gives the median of the rounds.
+ *            position), prepared statements;
+ *   pg       this library on a postgresql:// store (--pg-url), one schema
+ *            per store;
+ *   pgraw    the least equivalent SQL through libpq, in the library's own
+ *            tables: prepared statements, binary parameters, one statement
+ *            per operation, so that pg/pgraw is the backend's overhead.
+ * Rounds alternate the implementations, rotating which one goes first, so
+ * that drift of the machine (other load, the page cache, the clock) falls
+ * on all alike; the table gives the median of the rounds.
  *
  * Each measurement runs in a child process of its own: the parent never
  * opens a store (handles do not survive fork()), each round starts from the
@@ -22,6 +28,7 @@
 #include <ftw.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <libpq-fe.h>
 #include <limits.h>
 #include <lmdb.h>
 #include <pthread.h>
@@ -61,9 +68,23 @@
 /* The most threads or reader processes of one row. */
 #define MAX_THREADS 512
 
-enum impl { IMPL_JOURNAL, IMPL_LMDB, IMPL_SQLITE, NIMPL };
+enum impl { IMPL_JOURNAL, IMPL_LMDB, IMPL_SQLITE, IMPL_PG, IMPL_PGRAW, NIMPL };
 
-static const char *const impl_names[NIMPL] = {"journal", "lmdb", "sqlite"};
+static const char *const impl_names[NIMPL] = {"journal", "lmdb", "sqlite", "pg", "pgraw"};
+
+/* The implementations that run by default, and the two that need a server. */
+#define IMPL_DEFAULT (1u << IMPL_JOURNAL | 1u << IMPL_LMDB | 1u << IMPL_SQLITE)
+#define IMPL_PGS (1u << IMPL_PG | 1u << IMPL_PGRAW)
+
+/* Scale rows with journals larger than this skip pg and pgraw: filling a
+ * million records through a server would take much of a run's time. */
+#define PG_SCALE_MAX 100000
+
+/* Type OIDs of the hand-written SQL's parameters (pg_type.h is a server
+ * header). */
+#define OID_INT8 20
+#define OID_BYTEA 17
+#define OID_BYTEA_ARRAY 1001
 
 /* How durable a write is, in each implementation's own terms. */
 enum dur {
@@ -106,6 +127,7 @@ struct row {
     double *rate[NIMPL];   /* ops/s */
     long rss_kib[NIMPL];   /* the highest peak of the rounds */
     uint64_t least[NIMPL]; /* the fewest operations a round did (--time) */
+    unsigned skip;         /* bit im: implementation im does not run this row */
     int done;
 };
 
@@ -123,6 +145,9 @@ struct bench {
     int quick, keep;
     int cpu_clock; /* rows of one thread count the process's CPU time */
     const char *dir, *csv, *plot;
+    const char *pg_url; /* the server of pg and pgraw, as given */
+    long pid;           /* names this run's schemas: bench_<pid>_<n> */
+    char pg_version[64];
 
     char root[PATH_MAX - 128]; /* the directory of this run's stores */
     FILE *csv_file;
@@ -267,6 +292,8 @@ struct bstore {
     journal_store *js;
     MDB_env *env;
     MDB_dbi meta, catalog, records;
+    char conninfo[PATH_MAX]; /* pgraw: the URL without journal_schema */
+    char qschema[80];        /* pgraw: the schema, double-quoted */
 };
 
 /* One journal as one thread uses it. */
@@ -282,6 +309,8 @@ struct bjournal {
     unsigned put_flag; /* MDB_APPEND when this journal's records sort last in the store */
     sqlite3 *db;
     sqlite3_stmt *ins, *get, *rng, *bnd, *wbegin, *rbegin, *commit, *rollback;
+    PGconn *pg;        /* pgraw: one connection per thread, as the pool gives */
+    PGresult *snapres; /* pgraw: the last snapshot get, kept until the next */
 };
 
 struct acc {
@@ -298,9 +327,12 @@ static int acc_rec(void *arg, journal_pos pos, const void *rec, size_t len)
     return 0;
 }
 
-static int lib_fail(const char *what, int rc)
+/* A failed call of the library; on a PostgreSQL store (pg) with the
+ * server's or libpq's message, s NULL meaning journal_store_open(). */
+static int lib_fail(const journal_store *s, const char *what, int rc)
 {
-    return fail("journal: %s: %s", what, journal_strerror(rc));
+    const char *msg = journal_store_errmsg(s);
+    return fail("journal: %s: %s%s%s", what, journal_strerror(rc), *msg ? ": " : "", msg);
 }
 
 static int mdb_fail(const char *what, int rc)
@@ -413,6 +445,311 @@ out:
     return rc;
 }
 
+/* PostgreSQL by hand: the statements the library runs (lib/pg.c), less
+ * what only the library needs (notifying waiters of journal_wait(), the
+ * bounds on every row of a range). %1$s is the quoted schema. Parameters
+ * and results travel in binary: int8 as 8 big-endian bytes. */
+enum pr_stmt { PR_APPEND1, PR_APPENDN, PR_GET, PR_RANGE, PR_BOUNDS, PR_FIND, PR_CREATE, PR_COUNT };
+
+static const struct {
+    const char *sql;
+    int nparams;
+    Oid types[4];
+} pr_stmts[PR_COUNT] = {
+    /* The end is checked and the records inserted in one statement: the
+     * update matches only at the expected end, the insert depends on it. */
+    [PR_APPEND1] = {"WITH u AS (UPDATE %1$s.journals SET end_pos = end_pos + 1 WHERE id = $1 AND end_pos = $2 "
+                    "RETURNING id) INSERT INTO %1$s.records (journal, pos, data) SELECT id, $2, $3 FROM u",
+                    3,
+                    {OID_INT8, OID_INT8, OID_BYTEA}},
+    [PR_APPENDN] = {"WITH u AS (UPDATE %1$s.journals SET end_pos = end_pos + $3 WHERE id = $1 AND end_pos = $2 "
+                    "RETURNING id) INSERT INTO %1$s.records (journal, pos, data) SELECT u.id, $2 + t.o - 1, t.d "
+                    "FROM u, unnest($4::bytea[]) WITH ORDINALITY AS t(d, o)",
+                    4,
+                    {OID_INT8, OID_INT8, OID_INT8, OID_BYTEA_ARRAY}},
+    [PR_GET] = {"SELECT data FROM %1$s.records WHERE journal = $1 AND pos = $2", 2, {OID_INT8, OID_INT8}},
+    [PR_RANGE] = {"SELECT pos, data FROM %1$s.records WHERE journal = $1 AND pos >= $2 ORDER BY pos",
+                  2,
+                  {OID_INT8, OID_INT8}},
+    [PR_BOUNDS] = {"SELECT begin_pos, end_pos FROM %1$s.journals WHERE id = $1", 1, {OID_INT8}},
+    [PR_FIND] = {"SELECT id, end_pos FROM %1$s.journals WHERE name = $1", 1, {OID_BYTEA}},
+    [PR_CREATE] = {"INSERT INTO %1$s.journals (name) VALUES ($1) RETURNING id, end_pos", 1, {OID_BYTEA}},
+};
+
+/* The library's tables (see POSTGRESQL in journal.h), so that a store the
+ * floor writes opens as a journal store. */
+static const char pr_ddl[] =
+    "BEGIN; SELECT pg_advisory_xact_lock(hashtext('journal-bench:%2$s')); "
+    "CREATE SCHEMA IF NOT EXISTS %1$s; "
+    "CREATE TABLE IF NOT EXISTS %1$s.meta (key text PRIMARY KEY, value text NOT NULL); "
+    "CREATE TABLE IF NOT EXISTS %1$s.journals (id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, "
+    "name bytea NOT NULL UNIQUE, begin_pos bigint NOT NULL DEFAULT 0, end_pos bigint NOT NULL DEFAULT 0, "
+    "waiters integer NOT NULL DEFAULT 0, CHECK (0 <= begin_pos AND begin_pos <= end_pos)); "
+    "CREATE TABLE IF NOT EXISTS %1$s.records (journal bigint NOT NULL, pos bigint NOT NULL, "
+    "data bytea NOT NULL, PRIMARY KEY (journal, pos)); "
+    "INSERT INTO %1$s.meta VALUES ('format', '%3$d') ON CONFLICT DO NOTHING; COMMIT";
+
+/* Notices (what DROP ... CASCADE dropped, IF NOT EXISTS skipping) are
+ * not the user's business; errors come with the results. */
+static void pq_quiet(void *arg, const char *msg)
+{
+    (void)arg;
+    (void)msg;
+}
+
+/* A connection with notices off, or NULL after the failure is recorded. */
+static PGconn *pq_connect(const char *who, const char *conninfo)
+{
+    PGconn *pg = PQconnectdb(conninfo);
+    if (PQstatus(pg) != CONNECTION_OK) {
+        const char *msg = PQerrorMessage(pg);
+        fail("%s: cannot connect: %.*s", who, (int)strcspn(msg, "\n"), msg);
+        PQfinish(pg);
+        return NULL;
+    }
+    PQsetNoticeProcessor(pg, pq_quiet, NULL);
+    return pg;
+}
+
+/* A libpq message without its final newline. */
+static int pq_fail(const char *who, const char *what, const char *msg)
+{
+    int n = msg ? (int)strcspn(msg, "\n") : 0;
+    return fail("%s: %s: %.*s", who, what, n, msg ? msg : "");
+}
+
+/* Checks a result of the floor; clears it unless it is good and wanted. */
+static int pr_check(PGconn *pg, PGresult *r, ExecStatusType want, const char *what, PGresult **out)
+{
+    if (r && PQresultStatus(r) == want) {
+        if (out)
+            *out = r;
+        else
+            PQclear(r);
+        return 0;
+    }
+    pq_fail("pgraw", what, r ? PQresultErrorMessage(r) : PQerrorMessage(pg));
+    PQclear(r);
+    return BENCH_FAIL;
+}
+
+static void pr_put64(char *p, uint64_t v)
+{
+    be64_put((unsigned char *)p, v);
+}
+
+static uint64_t pr_get64(const PGresult *r, int row, int col)
+{
+    return be64_get((const unsigned char *)PQgetvalue(r, row, col));
+}
+
+/* Runs prepared statement k with binary parameters and results. */
+static int pr_run(struct bjournal *h, enum pr_stmt k, const char *const *vals, const int *lens, ExecStatusType want,
+                  PGresult **out)
+{
+    static const int fmts[4] = {1, 1, 1, 1};
+    char name[8];
+    snprintf(name, sizeof name, "b%d", (int)k);
+    return pr_check(h->pg, PQexecPrepared(h->pg, name, pr_stmts[k].nparams, vals, lens, fmts, 1), want, name, out);
+}
+
+/* The store's URL ends with journal_schema=NAME (see store_path()): the
+ * floor connects with the rest and writes in schema NAME itself. */
+static int pr_store_open(struct bstore *st)
+{
+    char *p = strstr(st->path, "journal_schema="), sql[sizeof pr_ddl + 8 * sizeof st->qschema];
+    const char *schema;
+    PGconn *pg;
+    PGresult *r;
+    int rc;
+
+    if (!p || p == st->path)
+        return fail("pgraw: %s: no journal_schema", st->path);
+    schema = p + 15;
+    snprintf(st->conninfo, sizeof st->conninfo, "%.*s", (int)(p - 1 - st->path), st->path);
+    snprintf(st->qschema, sizeof st->qschema, "\"%s\"", schema);
+    if (!(pg = pq_connect("pgraw", st->conninfo)))
+        return BENCH_FAIL;
+    /* The tables are made once, by the setup; the rounds only look. */
+    snprintf(sql, sizeof sql, "SELECT to_regclass('%s.meta') IS NULL", st->qschema);
+    rc = pr_check(pg, PQexec(pg, sql), PGRES_TUPLES_OK, "to_regclass", &r);
+    if (rc == 0) {
+        int missing = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+        PQclear(r);
+        snprintf(sql, sizeof sql, pr_ddl, st->qschema, schema, JOURNAL_FORMAT_VERSION);
+        if (missing)
+            rc = pr_check(pg, PQexec(pg, sql), PGRES_COMMAND_OK, "creating the tables", NULL);
+    }
+    PQfinish(pg);
+    return rc;
+}
+
+/* Each thread's own connection, its statements prepared, the journal found
+ * or created. */
+static int pr_jopen(struct bjournal *h)
+{
+    struct bstore *st = h->st;
+    const char *vals[1] = {h->name};
+    int lens[1] = {(int)h->namelen};
+    PGresult *r = NULL;
+    int rc;
+
+    if (!(h->pg = pq_connect("pgraw", st->conninfo)))
+        return BENCH_FAIL;
+    if (st->dur != DUR_SYNC &&
+        (rc = pr_check(h->pg, PQexec(h->pg, "SET synchronous_commit = off"), PGRES_COMMAND_OK, "SET", NULL)) != 0)
+        return rc;
+    for (int k = 0; k < PR_COUNT; k++) {
+        char name[8], sql[512];
+        snprintf(name, sizeof name, "b%d", k);
+        snprintf(sql, sizeof sql, pr_stmts[k].sql, st->qschema);
+        rc = pr_check(h->pg, PQprepare(h->pg, name, sql, pr_stmts[k].nparams, pr_stmts[k].types), PGRES_COMMAND_OK,
+                      "PREPARE", NULL);
+        if (rc != 0)
+            return rc;
+    }
+    if ((rc = pr_run(h, PR_FIND, vals, lens, PGRES_TUPLES_OK, &r)) != 0)
+        return rc;
+    if (PQntuples(r) == 0) {
+        PQclear(r);
+        if ((rc = pr_run(h, PR_CREATE, vals, lens, PGRES_TUPLES_OK, &r)) != 0)
+            return rc;
+    }
+    h->id = pr_get64(r, 0, 0);
+    h->end = pr_get64(r, 0, 1);
+    PQclear(r);
+    return 0;
+}
+
+/* PostgreSQL's binary array of bytea: a header, then each element as a
+ * 4-byte length and its bytes. */
+static char *pr_pack(const journal_record *recs, size_t n, int *outlen)
+{
+    size_t total = 20 + 4 * n;
+    unsigned char *buf, *p;
+    for (size_t i = 0; i < n; i++)
+        total += recs[i].len;
+    if (total > INT_MAX || !(buf = malloc(total)))
+        return NULL;
+    p = buf;
+    for (uint32_t i = 0; i < 5; i++) {
+        static const uint32_t hdr[3] = {1, 0, OID_BYTEA};
+        uint32_t v = i < 3 ? hdr[i] : i == 3 ? (uint32_t)n : 1;
+        for (int k = 3; k >= 0; k--)
+            *p++ = (unsigned char)(v >> (8 * k));
+    }
+    for (size_t i = 0; i < n; i++) {
+        for (int k = 3; k >= 0; k--)
+            *p++ = (unsigned char)(recs[i].len >> (8 * k));
+        if (recs[i].len)
+            memcpy(p, recs[i].data, recs[i].len);
+        p += recs[i].len;
+    }
+    *outlen = (int)total;
+    return (char *)buf;
+}
+
+static int pr_bounds(struct bjournal *h, journal_pos *begin, journal_pos *end)
+{
+    char idb[8];
+    const char *vals[1] = {idb};
+    int lens[1] = {8}, rc;
+    PGresult *r;
+
+    pr_put64(idb, h->id);
+    if ((rc = pr_run(h, PR_BOUNDS, vals, lens, PGRES_TUPLES_OK, &r)) != 0)
+        return rc;
+    if (PQntuples(r) == 1) {
+        *begin = pr_get64(r, 0, 0);
+        *end = pr_get64(r, 0, 1);
+    } else {
+        rc = fail("pgraw: journal %" PRIu64 " has no catalog row", h->id);
+    }
+    PQclear(r);
+    return rc;
+}
+
+/* One statement, one record or a whole batch, as the library does it. The
+ * number of rows inserted says whether the end was still h->end. */
+static int pr_append(struct bjournal *h, const journal_record *recs, size_t n)
+{
+    char idb[8], endb[8], nb[8], *packed = NULL;
+    const char *vals[4] = {idb, endb};
+    int lens[4] = {8, 8}, rc;
+    journal_pos begin;
+    PGresult *r;
+
+    pr_put64(idb, h->id);
+    pr_put64(endb, h->end);
+    if (n == 1) {
+        vals[2] = recs[0].len ? recs[0].data : "";
+        lens[2] = (int)recs[0].len;
+    } else {
+        pr_put64(nb, n);
+        vals[2] = nb;
+        lens[2] = 8;
+        if (!(packed = pr_pack(recs, n, &lens[3])))
+            return fail("pgraw: out of memory packing %zu records", n);
+        vals[3] = packed;
+    }
+    rc = pr_run(h, n == 1 ? PR_APPEND1 : PR_APPENDN, vals, lens, PGRES_COMMAND_OK, &r);
+    free(packed);
+    if (rc != 0)
+        return rc;
+    if (strtoull(PQcmdTuples(r), NULL, 10) == n) {
+        h->end += n;
+    } else {
+        rc = JOURNAL_ECONFLICT;
+        if (pr_bounds(h, &begin, &h->end) != 0)
+            rc = BENCH_FAIL;
+    }
+    PQclear(r);
+    return rc;
+}
+
+static int pr_get(struct bjournal *h, journal_pos pos, PGresult **out)
+{
+    char idb[8], posb[8];
+    const char *vals[2] = {idb, posb};
+    int lens[2] = {8, 8}, rc;
+
+    pr_put64(idb, h->id);
+    pr_put64(posb, pos);
+    if ((rc = pr_run(h, PR_GET, vals, lens, PGRES_TUPLES_OK, out)) != 0)
+        return rc;
+    if (PQntuples(*out) != 1) {
+        PQclear(*out);
+        *out = NULL;
+        return fail("pgraw: no record at %" PRIu64, pos);
+    }
+    return 0;
+}
+
+/* One select over the journal, streamed row by row as the library's range
+ * is, so that memory stays bounded however long the journal. */
+static int pr_range(struct bjournal *h, journal_pos from, struct acc *a)
+{
+    static const int fmts[2] = {1, 1};
+    char idb[8], fromb[8], name[8];
+    const char *vals[2] = {idb, fromb};
+    int lens[2] = {8, 8}, rc = 0;
+    PGresult *r;
+
+    pr_put64(idb, h->id);
+    pr_put64(fromb, from);
+    snprintf(name, sizeof name, "b%d", (int)PR_RANGE);
+    if (!PQsendQueryPrepared(h->pg, name, 2, vals, lens, fmts, 1) || !PQsetSingleRowMode(h->pg))
+        return pq_fail("pgraw", "range", PQerrorMessage(h->pg));
+    while ((r = PQgetResult(h->pg)) != NULL) {
+        if (PQresultStatus(r) == PGRES_SINGLE_TUPLE)
+            acc_rec(a, pr_get64(r, 0, 0), PQgetvalue(r, 0, 1), (size_t)PQgetlength(r, 0, 1));
+        else if (PQresultStatus(r) != PGRES_TUPLES_OK && rc == 0)
+            rc = pq_fail("pgraw", "range", PQresultErrorMessage(r));
+        PQclear(r);
+    }
+    return rc;
+}
+
 /* Opens the store of one implementation at path. On failure the store must
  * still be closed with b_store_close(). */
 static int b_store_open(struct bstore *st, enum impl impl, const char *path, enum dur dur)
@@ -424,17 +761,21 @@ static int b_store_open(struct bstore *st, enum impl impl, const char *path, enu
     st->impl = impl;
     st->dur = dur;
     snprintf(st->path, sizeof st->path, "%s", path);
-    if (impl != IMPL_JOURNAL && mkdir(path, 0755) != 0 && errno != EEXIST)
+    if ((impl == IMPL_LMDB || impl == IMPL_SQLITE) && mkdir(path, 0755) != 0 && errno != EEXIST)
         return fail("mkdir %s: %s", path, strerror(errno));
     switch (impl) {
     case IMPL_JOURNAL:
+    case IMPL_PG:
         o.flags = dur == DUR_SYNC ? 0 : JOURNAL_NOSYNC;
         rc = journal_store_open(path, &o, &st->js);
         if (rc != 0)
-            rc = lib_fail(path, rc);
+            rc = lib_fail(NULL, path, rc);
         break;
     case IMPL_LMDB:
         rc = raw_store_open(st);
+        break;
+    case IMPL_PGRAW:
+        rc = pr_store_open(st);
         break;
     default:
         rc = sq_store_open(st);
@@ -447,7 +788,7 @@ static int b_store_close(struct bstore *st)
 {
     int rc = 0;
     if (st->js && (rc = journal_store_close(st->js)) != 0)
-        rc = lib_fail("journal_store_close", rc);
+        rc = fail("journal: journal_store_close: %s", journal_strerror(rc));
     if (st->env)
         mdb_env_close(st->env);
     st->js = NULL;
@@ -565,13 +906,17 @@ static int b_journal_open(struct bjournal *h, struct bstore *st, const char *nam
     h->id = id;
     switch (st->impl) {
     case IMPL_JOURNAL:
+    case IMPL_PG:
         if ((rc = journal_open(st->js, name, &h->j)) != 0)
-            return lib_fail("journal_open", rc);
+            return lib_fail(h->st->js, "journal_open", rc);
         if ((rc = journal_bounds(h->j, NULL, &h->end)) != 0)
-            rc = lib_fail("journal_bounds", rc);
+            rc = lib_fail(h->st->js, "journal_bounds", rc);
         break;
     case IMPL_LMDB:
         rc = raw_jopen(h);
+        break;
+    case IMPL_PGRAW:
+        rc = pr_jopen(h);
         break;
     default:
         rc = sq_jopen(h);
@@ -595,6 +940,8 @@ static void b_journal_close(struct bjournal *h)
     sqlite3_finalize(h->commit);
     sqlite3_finalize(h->rollback);
     sqlite3_close(h->db);
+    PQclear(h->snapres);
+    PQfinish(h->pg);
     memset(h, 0, sizeof *h);
 }
 
@@ -695,19 +1042,23 @@ static int b_append(struct bjournal *h, const journal_record *recs, size_t n)
 
     switch (h->st->impl) {
     case IMPL_JOURNAL:
+    case IMPL_PG:
         rc = n == 1 ? journal_append(h->j, h->end, recs[0].data, recs[0].len)
                     : journal_append_batch(h->j, h->end, recs, n);
         if (rc == 0) {
             h->end += n;
         } else if (rc == JOURNAL_ECONFLICT) {
-            if (journal_bounds(h->j, &begin, &h->end) != 0)
-                rc = lib_fail("journal_bounds", rc);
+            int brc = journal_bounds(h->j, &begin, &h->end);
+            if (brc != 0)
+                rc = lib_fail(h->st->js, "journal_bounds", brc);
         } else {
-            rc = lib_fail(n == 1 ? "journal_append" : "journal_append_batch", rc);
+            rc = lib_fail(h->st->js, n == 1 ? "journal_append" : "journal_append_batch", rc);
         }
         return rc;
     case IMPL_LMDB:
         return raw_append(h, recs, n);
+    case IMPL_PGRAW:
+        return pr_append(h, recs, n);
     default:
         return sq_append(h, recs, n);
     }
@@ -728,10 +1079,10 @@ static int b_append_retry(struct bjournal *h, const journal_record *rec)
     journal_pos written;
     int rc;
 
-    if (h->st->impl == IMPL_JOURNAL) {
+    if (h->st->impl == IMPL_JOURNAL || h->st->impl == IMPL_PG) {
         rc = journal_append_retry(h->j, h->end, rec->data, rec->len, retry_at_end, NULL, &written);
         if (rc != 0)
-            return lib_fail("journal_append_retry", rc);
+            return lib_fail(h->st->js, "journal_append_retry", rc);
         h->end = written + 1;
         return 0;
     }
@@ -747,10 +1098,23 @@ static int b_get(struct bjournal *h, journal_pos pos, void **rec, size_t *len)
     MDB_val k = {sizeof key, key}, v;
     int rc;
 
+    PGresult *r;
+
     switch (h->st->impl) {
     case IMPL_JOURNAL:
+    case IMPL_PG:
         rc = journal_get(h->j, pos, rec, len);
-        return rc ? lib_fail("journal_get", rc) : 0;
+        return rc ? lib_fail(h->st->js, "journal_get", rc) : 0;
+    case IMPL_PGRAW:
+        if ((rc = pr_get(h, pos, &r)) != 0)
+            return rc;
+        *len = (size_t)PQgetlength(r, 0, 0);
+        if ((*rec = malloc(*len ? *len : 1)) != NULL)
+            memcpy(*rec, PQgetvalue(r, 0, 0), *len);
+        else
+            rc = fail("out of memory");
+        PQclear(r);
+        return rc;
     case IMPL_LMDB:
         if ((rc = mdb_txn_renew(h->rtxn)) != 0)
             return mdb_fail("mdb_txn_renew", rc);
@@ -798,11 +1162,15 @@ static int b_snap_begin(struct bjournal *h)
     int rc;
     switch (h->st->impl) {
     case IMPL_JOURNAL:
+    case IMPL_PG:
         rc = journal_snapshot_begin(h->j, &h->snap);
-        return rc ? lib_fail("journal_snapshot_begin", rc) : 0;
+        return rc ? lib_fail(h->st->js, "journal_snapshot_begin", rc) : 0;
     case IMPL_LMDB:
         rc = mdb_txn_renew(h->rtxn);
         return rc ? mdb_fail("mdb_txn_renew", rc) : 0;
+    case IMPL_PGRAW:
+        return pr_check(h->pg, PQexec(h->pg, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"), PGRES_COMMAND_OK,
+                        "BEGIN", NULL);
     default:
         return sq_step_done(h->db, h->rbegin);
     }
@@ -817,8 +1185,18 @@ static int b_snap_get(struct bjournal *h, journal_pos pos, const void **rec, siz
 
     switch (h->st->impl) {
     case IMPL_JOURNAL:
+    case IMPL_PG:
         rc = journal_snapshot_get(h->snap, pos, rec, len);
-        return rc ? lib_fail("journal_snapshot_get", rc) : 0;
+        return rc ? lib_fail(h->st->js, "journal_snapshot_get", rc) : 0;
+    case IMPL_PGRAW:
+        /* The record lives in its result, kept until the next get. */
+        PQclear(h->snapres);
+        h->snapres = NULL;
+        if ((rc = pr_get(h, pos, &h->snapres)) != 0)
+            return rc;
+        *rec = PQgetvalue(h->snapres, 0, 0);
+        *len = (size_t)PQgetlength(h->snapres, 0, 0);
+        return 0;
     case IMPL_LMDB:
         be64_put(key, h->id);
         be64_put(key + 8, pos);
@@ -846,12 +1224,17 @@ static int b_snap_end(struct bjournal *h)
 {
     switch (h->st->impl) {
     case IMPL_JOURNAL:
+    case IMPL_PG:
         journal_snapshot_end(h->snap);
         h->snap = NULL;
         return 0;
     case IMPL_LMDB:
         mdb_txn_reset(h->rtxn);
         return 0;
+    case IMPL_PGRAW:
+        PQclear(h->snapres);
+        h->snapres = NULL;
+        return pr_check(h->pg, PQexec(h->pg, "COMMIT"), PGRES_COMMAND_OK, "COMMIT", NULL);
     default:
         sqlite3_reset(h->get);
         return sq_step_done(h->db, h->commit);
@@ -868,8 +1251,11 @@ static int b_range(struct bjournal *h, journal_pos from, struct acc *a)
 
     switch (h->st->impl) {
     case IMPL_JOURNAL:
+    case IMPL_PG:
         rc = journal_range(h->j, from, acc_rec, a);
-        return rc ? lib_fail("journal_range", rc) : 0;
+        return rc ? lib_fail(h->st->js, "journal_range", rc) : 0;
+    case IMPL_PGRAW:
+        return pr_range(h, from, a);
     case IMPL_LMDB:
         if ((rc = mdb_txn_renew(h->rtxn)) != 0)
             return mdb_fail("mdb_txn_renew", rc);
@@ -907,8 +1293,11 @@ static int b_bounds(struct bjournal *h, journal_pos *begin, journal_pos *end)
 
     switch (h->st->impl) {
     case IMPL_JOURNAL:
+    case IMPL_PG:
         rc = journal_bounds(h->j, begin, end);
-        return rc ? lib_fail("journal_bounds", rc) : 0;
+        return rc ? lib_fail(h->st->js, "journal_bounds", rc) : 0;
+    case IMPL_PGRAW:
+        return pr_bounds(h, begin, end);
     case IMPL_LMDB:
         if ((rc = mdb_txn_renew(h->rtxn)) != 0)
             return mdb_fail("mdb_txn_renew", rc);
@@ -953,10 +1342,11 @@ static int b_create_others(struct bstore *st, uint64_t n, const struct bench *b)
 
     switch (st->impl) {
     case IMPL_JOURNAL:
+    case IMPL_PG:
         for (uint64_t i = 0; i < n && rc == 0; i++) {
             snprintf(name, sizeof name, "o%010" PRIu64, i);
             if ((rc = journal_open(st->js, name, &j)) != 0)
-                rc = lib_fail("journal_open", rc);
+                rc = lib_fail(st->js, "journal_open", rc);
             else
                 journal_close(j);
         }
@@ -994,6 +1384,24 @@ static int b_create_others(struct bstore *st, uint64_t n, const struct bench *b)
                 return mdb_fail("mdb_txn_commit", rc);
         }
         return 0;
+    case IMPL_PGRAW: {
+        /* Catalog rows named as the library's, all in one statement. */
+        char sql[512];
+        PGconn *pg;
+        if (n == 0)
+            return 0;
+        if (!(pg = pq_connect("pgraw", st->conninfo))) {
+            rc = BENCH_FAIL;
+        } else {
+            snprintf(sql, sizeof sql,
+                     "INSERT INTO %s.journals (name) SELECT convert_to('o' || lpad(g::text, 10, '0'), 'UTF8') "
+                     "FROM generate_series(0, %" PRIu64 " - 1) g",
+                     st->qschema, n);
+            rc = pr_check(pg, PQexec(pg, sql), PGRES_COMMAND_OK, "creating the empty journals", NULL);
+        }
+        PQfinish(pg);
+        return rc;
+    }
     default:
         if ((rc = b_journal_open(&h, st, "o", 1)) == 0 && (rc = sq_step_done(h.db, h.wbegin)) == 0) {
             for (uint64_t i = 0; i < n && rc == 0; i++) {
@@ -1012,9 +1420,36 @@ static int b_create_others(struct bstore *st, uint64_t n, const struct bench *b)
 /* ------------------------------------------------------------------------ */
 /* The scenarios                                                            */
 
+static int is_pg(enum impl im)
+{
+    return im == IMPL_PG || im == IMPL_PGRAW;
+}
+
+/* The schema of a pg or pgraw store, unique in the run: the index of the
+ * first row on the store names it. */
+static void pg_schema(const struct bench *b, const struct row *rw, enum impl im, char *buf, size_t n)
+{
+    size_t first = (size_t)(rw - b->rows);
+    for (size_t k = 0; k < first; k++) {
+        if (strcmp(b->rows[k].key, rw->key) == 0) {
+            first = k;
+            break;
+        }
+    }
+    snprintf(buf, n, "bench_%ld_%zu", b->pid, first * NIMPL + (size_t)im);
+}
+
+/* A directory for LMDB and SQLite; for pg and pgraw the URL with its own
+ * journal_schema, last (pr_store_open() relies on that). */
 static void store_path(const struct bench *b, const struct row *rw, enum impl im, char *buf, size_t n)
 {
-    snprintf(buf, n, "%s/%s-%s", b->root, rw->key, impl_names[im]);
+    char schema[64];
+    if (is_pg(im)) {
+        pg_schema(b, rw, im, schema, sizeof schema);
+        snprintf(buf, n, "%s%cjournal_schema=%s", b->pg_url, strchr(b->pg_url, '?') ? '&' : '?', schema);
+    } else {
+        snprintf(buf, n, "%s/%s-%s", b->root, rw->key, impl_names[im]);
+    }
 }
 
 /* Setup, in a child: the store of row rw for implementation im. */
@@ -1488,6 +1923,109 @@ static int key_used_before(const struct bench *b, size_t i)
     return 0;
 }
 
+/* ------------------------------------------------------------------------ */
+/* The server of pg and pgraw, seen from the parent                         */
+
+/* The parent connects only between children and closes before the next
+ * fork(): a libpq connection does not survive fork() either. */
+static PGconn *admin_connect(const struct bench *b)
+{
+    PGconn *pg = pq_connect("--pg-url", b->pg_url);
+    if (!pg) {
+        fprintf(stderr, "%s: %s\n", PROG, err_msg);
+        err_msg[0] = '\0';
+    }
+    return pg;
+}
+
+static PGresult *admin_exec(PGconn *pg, const char *sql, ExecStatusType want)
+{
+    PGresult *r = PQexec(pg, sql);
+    if (PQresultStatus(r) != want) {
+        const char *msg = r ? PQresultErrorMessage(r) : PQerrorMessage(pg);
+        fprintf(stderr, "%s: postgresql: %s: %.*s\n", PROG, sql, (int)strcspn(msg, "\n"), msg);
+        PQclear(r);
+        return NULL;
+    }
+    return r;
+}
+
+/* Drops the schemas of this run (bench_<pid>_*) or, given one, that one. */
+static int drop_schemas(const struct bench *b, const char *schema)
+{
+    char like[96], sql[256];
+    PGconn *pg = admin_connect(b);
+    PGresult *r = NULL, *d;
+    int rc = 1;
+
+    if (!pg)
+        return 1;
+    /* _ is a wildcard of LIKE; the escaped one matches itself. */
+    if (schema) {
+        snprintf(sql, sizeof sql, "SELECT quote_ident(nspname) FROM pg_namespace WHERE nspname = '%s'", schema);
+    } else {
+        snprintf(like, sizeof like, "bench\\_%ld\\_%%", b->pid);
+        snprintf(sql, sizeof sql, "SELECT quote_ident(nspname) FROM pg_namespace WHERE nspname LIKE '%s'", like);
+    }
+    if (!(r = admin_exec(pg, sql, PGRES_TUPLES_OK)))
+        goto out;
+    for (int i = 0; i < PQntuples(r); i++) {
+        snprintf(sql, sizeof sql, "DROP SCHEMA %s CASCADE", PQgetvalue(r, i, 0));
+        if (!(d = admin_exec(pg, sql, PGRES_COMMAND_OK)))
+            goto out;
+        PQclear(d);
+    }
+    rc = 0;
+out:
+    PQclear(r);
+    PQfinish(pg);
+    return rc;
+}
+
+/* After the setup of a pg or pgraw store: statistics for its tables, as
+ * autovacuum would gather on a store in use; without them the planner
+ * guesses, and sorts a range it could read in index order. */
+static int analyze_schema(const struct bench *b, const char *schema)
+{
+    char sql[256];
+    PGconn *pg = admin_connect(b);
+    PGresult *r;
+
+    if (!pg)
+        return 1;
+    snprintf(sql, sizeof sql, "ANALYZE \"%.63s\".journals, \"%.63s\".records", schema, schema);
+    r = admin_exec(pg, sql, PGRES_COMMAND_OK);
+    PQclear(r);
+    PQfinish(pg);
+    return r ? 0 : 1;
+}
+
+/* Before the run: the server answers, its version for the table, and no
+ * schema of an earlier run with this pid (one killed before it could drop
+ * them) is taken for a store of this one. */
+static int pg_start(struct bench *b)
+{
+    PGconn *pg = admin_connect(b);
+    PGresult *r;
+
+    if (!pg)
+        return 1;
+    r = admin_exec(pg, "SELECT current_setting('server_version') || ', fsync ' || current_setting('fsync')",
+                   PGRES_TUPLES_OK);
+    if (r) {
+        snprintf(b->pg_version, sizeof b->pg_version, "%s", PQgetvalue(r, 0, 0));
+        PQclear(r);
+    }
+    PQfinish(pg);
+    return r ? drop_schemas(b, NULL) : 1;
+}
+
+/* Whether implementation im runs row rw. */
+static int runs(const struct bench *b, const struct row *rw, enum impl im)
+{
+    return (b->impl_mask & 1u << im) && !(rw->skip & 1u << im);
+}
+
 static int run_rows(struct bench *b)
 {
     struct outcome o;
@@ -1496,10 +2034,15 @@ static int run_rows(struct bench *b)
 
     for (size_t i = 0; i < b->nrows && !stop_signal; i++) {
         struct row *rw = &b->rows[i];
+        enum impl order[NIMPL];
+        unsigned nrun = 0;
+        for (int im = 0; im < NIMPL; im++)
+            if (runs(b, rw, (enum impl)im))
+                order[nrun++] = (enum impl)im;
         if (!key_used_before(b, i)) {
             progress(0, "[%zu/%zu] %s: preparing the stores", i + 1, b->nrows, rw->name);
             for (int im = 0; im < NIMPL && !stop_signal; im++) {
-                if (!(b->impl_mask & 1u << im))
+                if (!runs(b, rw, (enum impl)im))
                     continue;
                 progress(1, "[%zu/%zu] %s: preparing the %s store", i + 1, b->nrows, rw->name, impl_names[im]);
                 if (run_child(b, rw, (enum impl)im, 0, JOB_PREPARE, &o, &rss) != 0) {
@@ -1507,14 +2050,17 @@ static int run_rows(struct bench *b)
                             o.err);
                     return 1;
                 }
+                if (is_pg((enum impl)im)) {
+                    pg_schema(b, rw, (enum impl)im, path, sizeof path);
+                    if (analyze_schema(b, path) != 0)
+                        return 1;
+                }
             }
         }
         progress(0, "[%zu/%zu] %s: %u rounds", i + 1, b->nrows, rw->name, b->rounds);
         for (unsigned r = 0; r < b->rounds && !stop_signal; r++) {
-            for (int k = 0; k < NIMPL && !stop_signal; k++) {
-                enum impl im = (enum impl)((k + r) % NIMPL);
-                if (!(b->impl_mask & 1u << im))
-                    continue;
+            for (unsigned k = 0; k < nrun && !stop_signal; k++) {
+                enum impl im = order[(k + r) % nrun];
                 progress(1, "[%zu/%zu] %s: round %u/%u, %s", i + 1, b->nrows, rw->name, r + 1, b->rounds,
                          impl_names[im]);
                 if (run_child(b, rw, im, r, JOB_MEASURE, &o, &rss) != 0) {
@@ -1533,8 +2079,14 @@ static int run_rows(struct bench *b)
         rw->done = !stop_signal;
         if (!b->keep && !key_used_after(b, i)) {
             for (int im = 0; im < NIMPL; im++) {
-                store_path(b, rw, (enum impl)im, path, sizeof path);
-                rm_rf(path);
+                if (!is_pg((enum impl)im)) {
+                    store_path(b, rw, (enum impl)im, path, sizeof path);
+                    rm_rf(path);
+                } else if (runs(b, rw, (enum impl)im)) {
+                    pg_schema(b, rw, (enum impl)im, path, sizeof path);
+                    if (drop_schemas(b, path) != 0)
+                        return 1;
+                }
             }
         }
     }
@@ -1623,12 +2175,17 @@ static int build_rows(struct bench *b)
     if (b->groups & 1u << 10) {
         for (unsigned i = 0; i < b->nscale; i++) {
             struct spec sp = {0, 1, b->scale[i]};
+            unsigned skip = b->scale[i] > PG_SCALE_MAX ? IMPL_PGS : 0;
             fmt_count(c, sizeof c, b->scale[i]);
             snprintf(key, sizeof key, "scale-%s", c);
             snprintf(name, sizeof name, "scale-get-%s", c);
-            add_row(b, name, key, K_GET, DUR_NONE, "get/s", b->reads)->spec = sp;
+            rw = add_row(b, name, key, K_GET, DUR_NONE, "get/s", b->reads);
+            rw->spec = sp;
+            rw->skip = skip;
             snprintf(name, sizeof name, "scale-append-%s", c);
-            add_row(b, name, key, K_APPEND, DUR_NOSYNC, "rec/s", b->appends)->spec = sp;
+            rw = add_row(b, name, key, K_APPEND, DUR_NOSYNC, "rec/s", b->appends);
+            rw->spec = sp;
+            rw->skip = skip;
         }
         /* The measured journal is created last, so its records sort last
          * and the raw floor may use MDB_APPEND in both stores. */
@@ -1776,6 +2333,34 @@ static const char *fs_name(const char *path)
     }
 }
 
+static void print_pg_notes(const struct bench *b, FILE *f)
+{
+    int skipped = 0;
+    for (size_t i = 0; i < b->nrows; i++)
+        skipped |= b->rows[i].done && (b->rows[i].skip & IMPL_PGS);
+    fprintf(
+        f,
+        "- pg: the library on the server of --pg-url, each store its schema bench_%ld_<n>, dropped after its rows;\n"
+        "  pg/pgraw is a time ratio like j/lmdb (above 1.00x the library is slower). pg's peak RSS is in the CSV\n"
+        "  only: the server does the work, in processes of its own.\n",
+        b->pid);
+    fprintf(f,
+            "- pgraw is pg's floor: the library's tables, one connection per thread, prepared statements with binary\n"
+            "  parameters and results; an append (one record or a batch as one bytea[]) is one statement that\n"
+            "  updates the end only where it is the expected one and inserts the records; get, bounds and range\n"
+            "  are one select each, range streamed row by row (single-row mode) as the library's is; a snapshot\n"
+            "  is a REPEATABLE READ READ ONLY transaction. It leaves out what only the library does: notifying\n"
+            "  journal_wait(), the bounds on every row of a range, and keeping every snapshot get's result.\n"
+            "  Both stores' tables are ANALYZEd after the setup (untimed), as autovacuum would on a store in use.\n"
+            "  Durable rows run with synchronous_commit on, the others with it off (JOURNAL_NOSYNC's mapping);\n"
+            "  on a server with fsync off (the header says; tools/pg-server.sh's has) the two cost about the same.\n");
+    if (skipped)
+        fprintf(f,
+                "- scale rows of journals above %d records do not run pg and pgraw (-): filling them through the\n"
+                "  server would take minutes.\n",
+                PG_SCALE_MAX);
+}
+
 static void print_table(const struct bench *b, FILE *f)
 {
     char date[64], mach[256], rates[NIMPL][32], c1[24], c2[24];
@@ -1785,8 +2370,11 @@ static void print_table(const struct bench *b, FILE *f)
     strftime(date, sizeof date, "%Y-%m-%d %H:%M UTC", gmtime(&t));
     machine_line(mach, sizeof mach);
     mdb_version(&mv, &mn, &mp);
-    fprintf(f, "%s %s: libjournal %s, LMDB %d.%d.%d, SQLite %s\n", PROG, JOURNAL_VERSION_STRING, journal_version(), mv,
+    fprintf(f, "%s %s: libjournal %s, LMDB %d.%d.%d, SQLite %s", PROG, JOURNAL_VERSION_STRING, journal_version(), mv,
             mn, mp, sqlite3_libversion());
+    if (b->impl_mask & IMPL_PGS)
+        fprintf(f, ", PostgreSQL %s (libpq %d.%d)", b->pg_version, PQlibVersion() / 10000, PQlibVersion() % 100);
+    fprintf(f, "\n");
     fprintf(f, "%s; %s; load average %.1f at the start, %.1f at the end; stores on %s (%s)\n", date, mach, b->load[0],
             b->load[1], b->dir, fs_name(b->root));
     fmt_count(c1, sizeof c1, b->records);
@@ -1800,15 +2388,15 @@ static void print_table(const struct bench *b, FILE *f)
             b->cpu_clock ? "rows of one thread are timed by CPU time\n(--clock=cpu, waits for the disk left out), "
                            "threads-* and readers-* by the wall clock"
                          : "timed by the wall clock");
-    fprintf(f, "%-22s %-6s %12s %12s %12s %8s %11s %8s  %s\n", "scenario", "unit", "journal", "lmdb", "sqlite",
-            "j/lmdb", "(rounds)", "j/sqlite", "peak RSS MiB j/l/s");
+    fprintf(f, "%-22s %-6s %12s %12s %12s %8s %11s %8s %12s %12s %8s  %s\n", "scenario", "unit", "journal", "lmdb",
+            "sqlite", "j/lmdb", "(rounds)", "j/sqlite", "pg", "pgraw", "pg/pgraw", "peak RSS MiB j/l/s");
     for (size_t i = 0; i < b->nrows; i++) {
         const struct row *rw = &b->rows[i];
-        char jl[16] = "-", range[24] = "-", js[16] = "-", rss[48];
+        char jl[16] = "-", range[24] = "-", js[16] = "-", pr[16] = "-", rss[48];
         if (!rw->done)
             continue;
         for (int im = 0; im < NIMPL; im++) {
-            if (has(b, (enum impl)im))
+            if (runs(b, rw, (enum impl)im))
                 fmt_rate(rates[im], sizeof rates[im], median(rw->rate[im], b->rounds));
             else
                 snprintf(rates[im], sizeof rates[im], "-");
@@ -1821,14 +2409,18 @@ static void print_table(const struct bench *b, FILE *f)
         }
         if (has(b, IMPL_JOURNAL) && has(b, IMPL_SQLITE))
             snprintf(js, sizeof js, "%.2fx", time_ratio(rw, IMPL_JOURNAL, IMPL_SQLITE, b->rounds));
+        if (runs(b, rw, IMPL_PG) && runs(b, rw, IMPL_PGRAW))
+            snprintf(pr, sizeof pr, "%.2fx", time_ratio(rw, IMPL_PG, IMPL_PGRAW, b->rounds));
         snprintf(rss, sizeof rss, "%.1f/%.1f/%.1f", rw->rss_kib[0] / 1024.0, rw->rss_kib[1] / 1024.0,
                  rw->rss_kib[2] / 1024.0);
-        fprintf(f, "%-22s %-6s %12s %12s %12s %8s %11s %8s  %s\n", rw->name, rw->unit, rates[0], rates[1], rates[2], jl,
-                range, js, rss);
+        fprintf(f, "%-22s %-6s %12s %12s %12s %8s %11s %8s %12s %12s %8s  %s\n", rw->name, rw->unit, rates[0], rates[1],
+                rates[2], jl, range, js, rates[IMPL_PG], rates[IMPL_PGRAW], pr, rss);
     }
     fprintf(f, "\nnotes:\n");
-    fprintf(f, "- ops/s are medians of the rounds; the three ran in turn in every round, the first one rotating.\n"
-               "  A measurement does its count or stops at the time limit; the CSV gives the fewest done.\n");
+    fprintf(f,
+            "- ops/s are medians of the rounds; the %s ran in turn in every round, the first one rotating.\n"
+            "  A measurement does its count or stops at the time limit; the CSV gives the fewest done.\n",
+            b->impl_mask & IMPL_PGS ? "implementations" : "three");
     fprintf(f, "- j/lmdb and j/sqlite are time ratios (time per operation of journal / of the other; above 1.00x the\n"
                "  journal is slower), the median of the ratios within each round, where the two ran side by side.\n"
                "  (rounds) is the lowest and highest j/lmdb of single rounds.\n");
@@ -1856,6 +2448,8 @@ static void print_table(const struct bench *b, FILE *f)
             "  the page faults of a fresh process); peak RSS is ru_maxrss of the process that ran the round, the\n"
             "  store pages it touched through the map included; a process doing nothing peaks at %.1f MiB.\n",
             b->base_rss_kib / 1024.0);
+    if (b->impl_mask & IMPL_PGS)
+        print_pg_notes(b, f);
 }
 
 /* Writes and closes b->csv_file, opened before the run so that a path that
@@ -1869,7 +2463,7 @@ static int write_csv(struct bench *b)
     fprintf(f, "scenario,unit,ops_per_round,rounds");
     for (int im = 0; im < NIMPL; im++)
         fprintf(f, ",%s_ops_s", impl_names[im]);
-    fprintf(f, ",journal_vs_lmdb,journal_vs_sqlite");
+    fprintf(f, ",journal_vs_lmdb,journal_vs_sqlite,pg_vs_pgraw");
     for (int im = 0; im < NIMPL; im++)
         fprintf(f, ",%s_min_ops_s,%s_max_ops_s", impl_names[im], impl_names[im]);
     for (int im = 0; im < NIMPL; im++)
@@ -1883,7 +2477,7 @@ static int write_csv(struct bench *b)
             continue;
         fprintf(f, "%s,%s,%" PRIu64 ",%u", rw->name, rw->unit, rw->ops, b->rounds);
         for (int im = 0; im < NIMPL; im++) {
-            if (has(b, (enum impl)im))
+            if (runs(b, rw, (enum impl)im))
                 fprintf(f, ",%.1f", median(rw->rate[im], b->rounds));
             else
                 fprintf(f, ",");
@@ -1896,9 +2490,13 @@ static int write_csv(struct bench *b)
             fprintf(f, ",%.4f", time_ratio(rw, IMPL_JOURNAL, IMPL_SQLITE, b->rounds));
         else
             fprintf(f, ",");
+        if (runs(b, rw, IMPL_PG) && runs(b, rw, IMPL_PGRAW))
+            fprintf(f, ",%.4f", time_ratio(rw, IMPL_PG, IMPL_PGRAW, b->rounds));
+        else
+            fprintf(f, ",");
         for (int im = 0; im < NIMPL; im++) {
             double lo = 1e300, hi = 0;
-            if (!has(b, (enum impl)im)) {
+            if (!runs(b, rw, (enum impl)im)) {
                 fprintf(f, ",,");
                 continue;
             }
@@ -1989,7 +2587,7 @@ static int write_plot(const struct bench *b)
             continue;
         fprintf(f, "%s", rw->name);
         for (int im = 0; im < NIMPL; im++) {
-            if (has(b, (enum impl)im))
+            if (runs(b, rw, (enum impl)im))
                 fprintf(f, " %.3f", median(rw->rate[im], b->rounds));
             else
                 fprintf(f, " NaN");
@@ -1997,7 +2595,10 @@ static int write_plot(const struct bench *b)
         fprintf(f, "\n");
     }
     fprintf(f, "EOD\nplot $d using 2:xtic(1) title 'journal' lc rgb '#1f77b4', '' using 3 title 'lmdb (floor)' lc "
-               "rgb '#7f7f7f', '' using 4 title 'sqlite' lc rgb '#ff7f0e'\n");
+               "rgb '#7f7f7f', '' using 4 title 'sqlite' lc rgb '#ff7f0e'");
+    if (b->impl_mask & IMPL_PGS)
+        fprintf(f, ", '' using 5 title 'pg' lc rgb '#2ca02c', '' using 6 title 'pgraw (floor)' lc rgb '#98df8a'");
+    fprintf(f, "\n");
     st = pclose(f);
     if (st != 0) {
         fprintf(stderr, "%s: gnuplot failed (status %d); no plot written to %s\n", PROG, st, b->plot);
@@ -2017,11 +2618,16 @@ static void usage(FILE *f)
     fprintf(f,
             "Usage: %s [OPTION]...\n"
             "Measure libjournal against raw LMDB (its floor) and SQLite (the alternative),\n"
-            "alternating the three round by round; print medians and time ratios.\n\n"
+            "and given a server its PostgreSQL backend against hand-written SQL (pgraw),\n"
+            "alternating them round by round; print medians and time ratios.\n\n"
             "  -s, --scenario=LIST   scenarios to run, by number or name (default: all):\n"
             "                        1 append, 2 nosync, 3 batch, 4 get, 5 snapget, 6 range,\n"
             "                        7 bounds, 8 threads, 9 readers, 10 scale\n"
-            "  -i, --impl=LIST       implementations: journal,lmdb,sqlite (default: all)\n"
+            "  -i, --impl=LIST       implementations: journal,lmdb,sqlite,pg,pgraw (default:\n"
+            "                        the first three, and pg,pgraw when a server is given)\n"
+            "      --pg-url=URL      the PostgreSQL server of pg and pgraw, a postgresql://\n"
+            "                        URL (default: $JOURNAL_BENCH_PG_URL); each store is a\n"
+            "                        schema bench_PID_N, dropped when done\n"
             "  -d, --dir=DIR         where the stores go (default: $TMPDIR or /tmp), in a\n"
             "                        directory of this run that is removed at exit\n"
             "  -k, --keep            keep the stores (and print where they are)\n"
@@ -2150,7 +2756,8 @@ static int parse_args(struct bench *b, int argc, char **argv)
         O_SCALE,
         O_JOURNALS,
         O_SEED,
-        O_CLOCK
+        O_CLOCK,
+        O_PG_URL
     };
     static const struct option longopts[] = {{"scenario", required_argument, NULL, 's'},
                                              {"impl", required_argument, NULL, 'i'},
@@ -2174,18 +2781,19 @@ static int parse_args(struct bench *b, int argc, char **argv)
                                              {"seed", required_argument, NULL, O_SEED},
                                              {"time", required_argument, NULL, 't'},
                                              {"clock", required_argument, NULL, O_CLOCK},
+                                             {"pg-url", required_argument, NULL, O_PG_URL},
                                              {"help", no_argument, NULL, 'h'},
                                              {"version", no_argument, NULL, 'V'},
                                              {NULL, 0, NULL, 0}};
     /* Counts given on the command line; 0 where the default applies. */
     uint64_t rounds = 0, size = 0, appends = 0, batches = 0, batch_size = 0, reads = 0, records = 0, passes = 0,
              journals = 0, seed = 0, list[MAX_LIST];
-    int c, rc, li, time_set = 0;
+    int c, rc, li, time_set = 0, impl_set = 0;
     char opt[40];
 
     opterr = 0;
     b->groups = 0x7FEu;
-    b->impl_mask = 7u;
+    b->impl_mask = IMPL_DEFAULT;
     while ((li = -1, c = getopt_long(argc, argv, ":s:i:d:kc:p:qr:t:hV", longopts, &li)) != -1) {
         uint64_t *count = NULL, max = UINT32_MAX;
         if (li >= 0)
@@ -2200,6 +2808,10 @@ static int parse_args(struct bench *b, int argc, char **argv)
         case 'i':
             if ((rc = parse_names("--impl", optarg, impl_names, 0, NIMPL, &b->impl_mask)) != 0)
                 return rc;
+            impl_set = 1;
+            break;
+        case O_PG_URL:
+            b->pg_url = optarg;
             break;
         case 'd':
             b->dir = optarg;
@@ -2286,8 +2898,8 @@ static int parse_args(struct bench *b, int argc, char **argv)
         case 'V': {
             int mv, mn, mp;
             mdb_version(&mv, &mn, &mp);
-            printf("%s %s (libjournal %s, LMDB %d.%d.%d, SQLite %s)\n", PROG, JOURNAL_VERSION_STRING, journal_version(),
-                   mv, mn, mp, sqlite3_libversion());
+            printf("%s %s (libjournal %s, LMDB %d.%d.%d, SQLite %s, libpq %d.%d)\n", PROG, JOURNAL_VERSION_STRING,
+                   journal_version(), mv, mn, mp, sqlite3_libversion(), PQlibVersion() / 10000, PQlibVersion() % 100);
             return -1;
         }
         case ':':
@@ -2300,6 +2912,22 @@ static int parse_args(struct bench *b, int argc, char **argv)
     }
     if (optind < argc)
         return bad_usage("unexpected argument '%s'", argv[optind]);
+    if (!b->pg_url) {
+        const char *env = getenv("JOURNAL_BENCH_PG_URL");
+        b->pg_url = env && *env ? env : NULL;
+    }
+    if (b->pg_url) {
+        if (strncmp(b->pg_url, "postgresql://", 13) != 0 && strncmp(b->pg_url, "postgres://", 11) != 0)
+            return bad_usage("--pg-url: '%s' is not a postgresql:// URL", b->pg_url);
+        if (strstr(b->pg_url, "journal_schema="))
+            return bad_usage("--pg-url: journal_schema is the program's to choose (bench_PID_N)");
+        if (strlen(b->pg_url) > PATH_MAX - 128)
+            return bad_usage("--pg-url: the URL is too long");
+        if (!impl_set)
+            b->impl_mask |= IMPL_PGS;
+    } else if (b->impl_mask & IMPL_PGS) {
+        return bad_usage("--impl: pg and pgraw need a server: --pg-url=URL or JOURNAL_BENCH_PG_URL");
+    }
     b->rounds = (unsigned)pick(rounds, b->quick, 2, 7);
     b->size = (size_t)pick(size, b->quick, 100, 100);
     b->appends = pick(appends, b->quick, 4, 300);
@@ -2381,14 +3009,24 @@ int main(int argc, char **argv)
     }
     if (run_child(&b, NULL, IMPL_JOURNAL, 0, JOB_NOTHING, &o, &b.base_rss_kib) != 0)
         b.base_rss_kib = 0;
+    b.pid = (long)getpid();
+    if ((b.impl_mask & IMPL_PGS) && pg_start(&b) != 0) {
+        rc = 1;
+        goto out_rm;
+    }
 
     b.load[0] = load_average();
     rc = run_rows(&b);
     b.load[1] = load_average();
+    /* Also after a failure or a signal: no schema of the run stays. */
+    if ((b.impl_mask & IMPL_PGS) && !b.keep && drop_schemas(&b, NULL) != 0)
+        rc = 1;
     if (rc == 0) {
         print_table(&b, stdout);
         if (b.keep)
             printf("- the stores are kept in %s\n", b.root);
+        if (b.keep && (b.impl_mask & IMPL_PGS))
+            printf("- the PostgreSQL stores are kept in the schemas bench_%ld_*\n", b.pid);
         if (fflush(stdout) != 0) {
             fprintf(stderr, "%s: standard output: %s\n", PROG, strerror(errno));
             rc = 1;
@@ -2398,6 +3036,7 @@ int main(int argc, char **argv)
         rc = write_csv(&b);
     if (rc == 0 && b.plot)
         rc = write_plot(&b);
+out_rm:
     if (!b.keep)
         rm_rf(b.root);
 out_free:
