@@ -885,7 +885,11 @@ Test(dump, streams_a_large_journal_in_constant_memory)
 #if TOOLS_ASAN
     grow_kib = 16 * 1024;
 #endif
-    if (!getenv("JOURNAL_TEST_VALGRIND"))
+    /* On PostgreSQL every record arrives in a libpq result of its own,
+     * and AddressSanitizer keeps freed memory in quarantine (256 MiB) to
+     * catch uses after free: resident memory then measures the quarantine,
+     * not the follower. The bound holds there without the sanitizer. */
+    if (!getenv("JOURNAL_TEST_VALGRIND") && !(TOOLS_ASAN && !tu_is_lmdb()))
         cr_expect_lt(kib1, kib0 + grow_kib, "the follower grew from %lu KiB to %lu KiB", kib0, kib1);
     cr_assert_eq(kill(f->pid, SIGTERM), 0);
     status = follow_end(f);
