@@ -23,7 +23,8 @@ static void register_fork(void)
     pthread_atfork(NULL, NULL, on_fork_child);
 }
 
-void journal__fork_init(void)
+/* Registers the fork handler once, before the first store exists. */
+static void fork_init(void)
 {
     pthread_once(&fork_once, register_fork);
 }
@@ -74,7 +75,7 @@ int journal_store_open(const char *path, const journal_options *opts, journal_st
     /* A size is valid or not whatever the backend. */
     if (opts->max_size && opts->max_size < JOURNAL__MIN_SIZE)
         return -EINVAL;
-    journal__fork_init();
+    fork_init();
     if (journal__is_pg_url(path))
         return journal__pg_open(path, opts, out);
     return journal__lmdb_open(path, opts, out);

@@ -99,9 +99,6 @@ struct journal__ops {
  * fork_gen differs was opened by an ancestor process. */
 extern atomic_uint journal__fork_gen;
 
-/* Registers the fork handlers once; call before creating a store. */
-void journal__fork_init(void);
-
 static inline int journal__forked(const journal_store *s)
 {
     return s->fork_gen != atomic_load_explicit(&journal__fork_gen, memory_order_relaxed);
