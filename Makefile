@@ -1,12 +1,21 @@
-# libjournal - named append-only journals on LMDB.
+# libjournal - named append-only journals on LMDB (and PostgreSQL).
 #
-#   make            build the library and the tools into build/
+#   make            build the library and the tools into build/; installs no
+#                   package: a missing dependency stops it with a message
+#   make deps       install the missing Debian packages that make needs
 #   make demo       install missing dependencies, build, run the demo
 #   make test       install missing dependencies, build, run the test suite
 #   make test SANITIZE=address,undefined   the suite under sanitizers
 #   make valgrind   the suite under valgrind
 #   make bench      the benchmark (long)
 #   make install    PREFIX=/usr/local DESTDIR=
+#   make PG=0 ...   build without the PostgreSQL backend (the default is to
+#                   build it when pkg-config finds libpq)
+#
+# Only deps, demo, test, check, valgrind, bench, fuzz, fuzz-run and fault-all
+# run tools/deps.sh, which installs what is missing and says what. They do
+# so first, then run the rest in a second make, which finds what was
+# installed.
 #
 # Every output goes to build/ (build/sanitize/ with SANITIZE), so clean is
 # rm -rf build.
@@ -38,28 +47,98 @@ SANFLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover
 SAN_ENV := LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp
 endif
 
-# Flags the library needs, kept apart from CFLAGS so a user's CFLAGS cannot
-# drop them. pkg-config runs when a recipe needs it (these are recursive
-# variables), after the dependency step has installed what was missing.
-REQ_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -pthread -Iinclude $(PG_CFLAGS) $(SANFLAGS)
+# ---------------------------------------------------------------- dependencies
+
+# The goals that install what they miss, and those that need nothing built.
+DEPS_GOALS := deps demo test check valgrind bench fuzz fuzz-run fault-all
+NOBUILD_GOALS := $(DEPS_GOALS) clean format uninstall
+GOALS := $(or $(MAKECMDGOALS),all)
+
+# The PostgreSQL backend is built when libpq's headers are found (PG=1), or
+# not (PG=0). Without it, a postgresql:// open fails with -EPROTONOSUPPORT
+# (lib/pg_none.c). With it, libjournal does not link libpq either: it loads
+# libpq.so.5 at the first postgresql:// open (lib/pq_load.h).
+PG_ASKED := $(if $(filter undefined,$(origin PG)),,$(PG))
+ifeq ($(origin PG),undefined)
+PG := $(if $(shell $(PKG_CONFIG) --exists libpq 2>/dev/null && echo y),1,0)
+PG_WHY := pkg-config did not find libpq (make deps installs libpq-dev)
+else
+PG_WHY := PG=$(PG) was given
+endif
+ifneq ($(PG),0)
+override PG := 1
+endif
+
+# What tools/deps.sh installs for each goal: PostgreSQL unless PG=0 was
+# asked for (on a fresh machine, PG is 0 here only because libpq is missing).
+DEPS_PQ := $(if $(filter 0,$(PG_ASKED)),,libpq)
+DEPS_SETS_deps := build $(DEPS_PQ)
+DEPS_SETS_demo := build
+DEPS_SETS_test := build $(DEPS_PQ) test $(if $(filter 0,$(PG_ASKED)),,pg bench)
+DEPS_SETS_check := $(DEPS_SETS_test)
+DEPS_SETS_valgrind := $(DEPS_SETS_test)
+DEPS_SETS_fault-all := $(DEPS_SETS_test)
+DEPS_SETS_bench := build libpq bench
+DEPS_SETS_fuzz := build $(DEPS_PQ) fuzz
+DEPS_SETS_fuzz-run := $(DEPS_SETS_fuzz)
+
+# pkg-config's answers, read when a recipe needs them (recursive variables),
+# so that the second make of a DEPS_GOALS goal sees what the first installed.
 LMDB_CFLAGS = $(shell $(PKG_CONFIG) --cflags lmdb)
 LMDB_LIBS = $(shell $(PKG_CONFIG) --libs lmdb)
 PG_CFLAGS = $(shell $(PKG_CONFIG) --cflags libpq)
-PG_LIBS = $(shell $(PKG_CONFIG) --libs libpq)
-CRITERION_CFLAGS = $(shell $(PKG_CONFIG) --cflags criterion)
+CRITERION_CFLAGS = $(call need,criterion,libcriterion-dev,test)$(shell $(PKG_CONFIG) --cflags criterion)
 CRITERION_LIBS = $(shell $(PKG_CONFIG) --libs criterion)
-LIBS = $(LMDB_LIBS) $(PG_LIBS) -pthread
 
-LIB_SRC := $(sort $(wildcard lib/*.c))
+# $(call need,MODULE,PACKAGE,GOAL): stops make with a message when
+# pkg-config does not find MODULE: `make GOAL` installs PACKAGE.
+need = $(if $(shell $(PKG_CONFIG) --exists $(1) 2>/dev/null && echo y),,$(error libjournal: $(1) not found by \
+	$(PKG_CONFIG): 'make $(3)' installs it (Debian package $(2)), or install it yourself))
+
+# A plain make (and install) needs LMDB, found through pkg-config.
+ifneq ($(filter-out $(NOBUILD_GOALS),$(GOALS)),)
+ifeq ($(shell command -v $(PKG_CONFIG) 2>/dev/null),)
+$(error libjournal: $(PKG_CONFIG) not found: 'make deps' installs it (Debian package pkg-config), or install it yourself)
+endif
+$(call need,lmdb,liblmdb-dev,deps)
+endif
+
+# dlopen() is in the C library since glibc 2.34; before, in libdl.
+HASH := \#
+ifeq ($(PG),1)
+DL_LIBS := $(shell printf '%s\n' '$(HASH)include <dlfcn.h>' 'int main(void) { return dlopen("x", RTLD_NOW) != 0; }' | \
+	$(CC) -x c -o /dev/null - 2>/dev/null || echo -ldl)
+else
+DL_LIBS :=
+endif
+
+# Flags the library needs, kept apart from CFLAGS so a user's CFLAGS cannot
+# drop them. The code is C11 and POSIX.1-2008 with XSI; a file of lib/,
+# tools/ or examples/ that needs more (asprintf()) defines _GNU_SOURCE
+# itself. The tests are Linux programs (ptys, ppoll(), setgroups(),
+# asprintf() throughout): TEST_CFLAGS gives them _GNU_SOURCE.
+REQ_CFLAGS = -std=c11 -D_XOPEN_SOURCE=700 -Wall -Wextra -Wshadow -pthread -Iinclude $(SANFLAGS)
+LIBS = $(LMDB_LIBS) -pthread $(DL_LIBS)
+
+# lib/pg.c is the backend and lib/pq_load.c loads libpq for it; lib/pg_none.c
+# is the backend of a PG=0 build. Only files including lib/pq_load.h get
+# libpq's include path (PQ_CFLAGS).
+PG_LIB_SRC := lib/pg.c lib/pq_load.c
+ifeq ($(PG),1)
+LIB_SRC := $(filter-out lib/pg_none.c,$(sort $(wildcard lib/*.c)))
+else
+LIB_SRC := $(filter-out $(PG_LIB_SRC),$(sort $(wildcard lib/*.c)))
+endif
 LIB_OBJ := $(LIB_SRC:lib/%.c=$(B)/lib/%.o)
 LIB_PIC := $(LIB_SRC:lib/%.c=$(B)/lib/%.pic.o)
 LIB_HDR := include/journal.h $(wildcard lib/*.h)
 
-# Every tools/NAME.c is a program build/bin/NAME; journal-bench also links
-# SQLite (its comparison) and LMDB directly (its floor).
+# Every tools/NAME.c is a program build/bin/NAME; journal-bench also uses
+# SQLite (its comparison), LMDB directly (its floor) and libpq (its pgraw,
+# through lib/pq_load.h), so a PG=0 build has no journal-bench.
 TOOL_SRC := $(sort $(wildcard tools/*.c))
 TOOLS := $(filter-out $(B)/bin/journal-bench,$(TOOL_SRC:tools/%.c=$(B)/bin/%))
-BENCH := $(B)/bin/journal-bench
+BENCH := $(if $(filter 1,$(PG)),$(B)/bin/journal-bench)
 # What make install installs: the tools, not the demo.
 INSTALL_TOOLS := $(filter-out $(B)/bin/journal-demo,$(TOOLS))
 INSTALL_MAN := $(filter-out tools/journal-bench.1,$(wildcard tools/*.1))
@@ -67,14 +146,18 @@ EXAMPLE_SRC := $(sort $(wildcard examples/*.c))
 EXAMPLES := $(EXAMPLE_SRC:examples/%.c=$(B)/examples/%)
 
 # tests/test_*.c form one Criterion binary; tests/util.c and tests/util.h
-# are shared helpers.
+# are shared helpers. test_pg.c and test_bench.c use libpq (test_bench.c
+# runs journal-bench): a PG=0 build leaves them out.
+TEST_PQ_SRC := tests/test_pg.c tests/test_bench.c
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
+ifeq ($(PG),0)
+TEST_SRC := $(filter-out $(TEST_PQ_SRC),$(TEST_SRC))
+endif
 TEST_OBJ := $(TEST_SRC:tests/%.c=$(B)/tests/%.o) $(B)/tests/util.o
 TEST_BIN := $(B)/tests/journal-tests
 
-DEPS_STAMP := $(B)/.deps-build
-
-.PHONY: all lib tools examples demo test check valgrind bench install uninstall clean deps deps-test deps-bench format
+.PHONY: all lib tools examples demo test check valgrind bench install uninstall clean deps format fault-all fuzz \
+	fuzz-run
 
 all: lib tools
 
@@ -84,31 +167,46 @@ tools: $(TOOLS)
 
 examples: $(EXAMPLES)
 
-# The dependency step: tools/deps.sh installs what pkg-config cannot find.
-$(DEPS_STAMP): tools/deps.sh
+# A DEPS_GOALS goal, at the top: tools/deps.sh, then the goal's -run target
+# in a second make (MAKEFLAGS passes SANITIZE, PG, -j on).
+ifndef JOURNAL_DEPS_DONE
+$(DEPS_GOALS):
+	@tools/deps.sh $(sort $(DEPS_SETS_$@))
+	@$(MAKE) --no-print-directory JOURNAL_DEPS_DONE=1 $@
+else
+deps:
+	@echo "libjournal: the dependencies of the build are installed"
+endif
+
+$(B)/lib/%.o: lib/%.c $(LIB_HDR)
 	@mkdir -p $(@D)
-	@tools/deps.sh build
-	@touch $@
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(REQ_CFLAGS) -fvisibility=hidden $(LMDB_CFLAGS) $(PQ_CFLAGS) -c -o $@ $<
 
-deps: $(DEPS_STAMP)
-
-deps-test:
-	@tools/deps.sh build test
-
-$(B)/lib/%.o: lib/%.c $(LIB_HDR) | $(DEPS_STAMP)
+$(B)/lib/%.pic.o: lib/%.c $(LIB_HDR)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(REQ_CFLAGS) -fvisibility=hidden $(LMDB_CFLAGS) -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(REQ_CFLAGS) -fPIC -fvisibility=hidden $(LMDB_CFLAGS) $(PQ_CFLAGS) -c -o $@ $<
 
-$(B)/lib/%.pic.o: lib/%.c $(LIB_HDR) | $(DEPS_STAMP)
+$(PG_LIB_SRC:lib/%.c=$(B)/lib/%.o) $(PG_LIB_SRC:lib/%.c=$(B)/lib/%.pic.o): PQ_CFLAGS = $(PG_CFLAGS)
+
+# What the build is, saying so when it has no PostgreSQL backend.
+$(B)/.config: FORCE
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(REQ_CFLAGS) -fPIC -fvisibility=hidden $(LMDB_CFLAGS) -c -o $@ $<
+	@echo "PG=$(PG)" > $@.tmp
+	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
+	@[ "$(PG)" = 1 ] || echo "libjournal: building without the PostgreSQL backend ($(PG_WHY)):" \
+		"postgresql:// stores fail with -EPROTONOSUPPORT"
 
-$(B)/libjournal.a: $(LIB_OBJ)
+.PHONY: FORCE
+FORCE:
+
+$(B)/libjournal.a: $(LIB_OBJ) $(B)/.config
 	rm -f $@
-	$(AR) rcs $@ $^
+	$(AR) rcs $@ $(LIB_OBJ)
 
-$(B)/libjournal.so.$(VERSION): $(LIB_PIC)
-	$(CC) $(CFLAGS) $(SANFLAGS) $(LDFLAGS) -shared -Wl,-soname,$(SONAME) -o $@ $^ $(LIBS)
+# --no-undefined: every symbol resolves here, so a libpq function called
+# without going through lib/pq_load.h is a build error, not a NEEDED libpq.
+$(B)/libjournal.so.$(VERSION): $(LIB_PIC) $(B)/.config
+	$(CC) $(CFLAGS) $(SANFLAGS) $(LDFLAGS) -shared -Wl,-soname,$(SONAME) -Wl,--no-undefined -o $@ $(LIB_PIC) $(LIBS)
 
 $(B)/libjournal.so: $(B)/libjournal.so.$(VERSION)
 	ln -sf libjournal.so.$(VERSION) $(B)/$(SONAME)
@@ -118,23 +216,26 @@ $(B)/bin/%: tools/%.c $(B)/libjournal.a include/journal.h
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(REQ_CFLAGS) $(TOOL_CFLAGS) -o $@ $< $(B)/libjournal.a $(TOOL_LIBS) $(LDFLAGS) $(LIBS)
 
-$(B)/bin/journal-bench: TOOL_CFLAGS = $(LMDB_CFLAGS) $(shell $(PKG_CONFIG) --cflags sqlite3 2>/dev/null)
-$(B)/bin/journal-bench: TOOL_LIBS = $(shell $(PKG_CONFIG) --libs sqlite3 2>/dev/null) -lm
+$(B)/bin/journal-bench: TOOL_CFLAGS = $(call need,sqlite3,libsqlite3-dev,bench)$(LMDB_CFLAGS) $(PG_CFLAGS) \
+	$(shell $(PKG_CONFIG) --cflags sqlite3)
+$(B)/bin/journal-bench: TOOL_LIBS = $(shell $(PKG_CONFIG) --libs sqlite3) -lm
+$(B)/bin/journal-bench: lib/pq_load.h
 
 $(B)/examples/%: examples/%.c $(B)/libjournal.a include/journal.h
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(REQ_CFLAGS) -o $@ $< $(B)/libjournal.a $(LDFLAGS) $(LIBS)
 
-# ---------------------------------------------------------------- demo
-
-demo: $(B)/bin/journal-demo
-	$(B)/bin/journal-demo ./demo-store
-
 # ---------------------------------------------------------------- tests
 
-$(B)/tests/%.o: tests/%.c tests/util.h include/journal.h | deps-test
+TEST_CFLAGS := -D_GNU_SOURCE
+
+# Test objects including lib/pq_load.h get libpq's include path.
+$(B)/tests/%.o: tests/%.c tests/util.h include/journal.h
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(REQ_CFLAGS) $(CRITERION_CFLAGS) -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(REQ_CFLAGS) $(TEST_CFLAGS) $(CRITERION_CFLAGS) $(PQ_CFLAGS) -c -o $@ $<
+
+$(TEST_PQ_SRC:tests/%.c=$(B)/tests/%.o): PQ_CFLAGS = $(PG_CFLAGS)
+$(TEST_PQ_SRC:tests/%.c=$(B)/tests/%.o): lib/pq_load.h
 
 $(TEST_BIN): $(TEST_OBJ) $(B)/libjournal.a
 	$(CC) $(CFLAGS) $(SANFLAGS) $(LDFLAGS) -o $@ $(TEST_OBJ) $(B)/libjournal.a $(CRITERION_LIBS) $(LIBS)
@@ -144,27 +245,36 @@ TEST_ENV = $(SAN_ENV) JOURNAL_TEST_BIN=$(CURDIR)/$(B)/bin JOURNAL_TEST_EXAMPLES=
 	JOURNAL_TEST_SRC=$(CURDIR) JOURNAL_TEST_BUILD=$(CURDIR)/$(B)
 CRITERION_JOBS ?= 2
 
-test: deps-test lib tools examples $(BENCH) $(TEST_BIN)
+FAULT_SHIM := $(B)/tests/faultshim.so
+FAULT_DRIVER := $(B)/tests/fault_driver
+TEST_DEPS := lib tools examples $(BENCH) $(TEST_BIN) $(FAULT_SHIM) $(FAULT_DRIVER)
+
+# The second pass, against PostgreSQL, needs the backend.
+ifeq ($(PG),1)
+TEST_PG_PASS = $(TEST_ENV) tools/pg-server.sh run $(CURDIR)/$(B)/pg -- $(TEST_BIN) --jobs=$(CRITERION_JOBS)
+else
+TEST_PG_PASS = @echo "libjournal: no PostgreSQL pass: built without the PostgreSQL backend ($(PG_WHY))"
+endif
+
+ifdef JOURNAL_DEPS_DONE
+demo: $(B)/bin/journal-demo
+	$(B)/bin/journal-demo ./demo-store
+
+test: $(TEST_DEPS)
 	$(TEST_ENV) $(TEST_BIN) --jobs=$(CRITERION_JOBS)
-	$(TEST_ENV) tools/pg-server.sh run $(CURDIR)/$(B)/pg -- $(TEST_BIN) --jobs=$(CRITERION_JOBS)
+	$(TEST_PG_PASS)
 
 check: test
 
-valgrind: deps-test lib tools examples $(BENCH) $(TEST_BIN)
+valgrind: $(TEST_DEPS)
 	$(TEST_ENV) JOURNAL_TEST_VALGRIND=1 valgrind --quiet --error-exitcode=99 --leak-check=full \
 		--errors-for-leak-kinds=definite --show-leak-kinds=definite --trace-children=yes --child-silent-after-fork=no \
 		--trace-children-skip='*/python3*,*/sh,*/bash' \
 		$(TEST_BIN) --jobs=1
 
-# ---------------------------------------------------------------- bench
-
-deps-bench:
-	@tools/deps.sh build bench
-
-$(BENCH): | deps-bench
-
-bench: $(BENCH)
+bench: $(B)/bin/journal-bench
 	$(B)/bin/journal-bench --csv $(B)/bench.csv --plot $(B)/bench.png
+endif
 
 # ---------------------------------------------------------------- install
 
@@ -179,7 +289,7 @@ install: lib tools
 	ln -sf libjournal.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
 	ln -sf libjournal.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libjournal.so
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
-		-e 's|@VERSION@|$(VERSION)|' journal.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/journal.pc
+		-e 's|@VERSION@|$(VERSION)|' -e 's|@LIBS_PRIVATE@|-pthread$(if $(DL_LIBS), $(DL_LIBS))|' journal.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/journal.pc
 	for t in $(INSTALL_TOOLS); do install -m 0755 $$t $(DESTDIR)$(BINDIR)/; done
 	for m in $(INSTALL_MAN); do install -m 0644 $$m $(DESTDIR)$(MANDIR)/man1/; done
 
@@ -203,36 +313,31 @@ clean:
 #   make fuzz                      build the libFuzzer target with clang
 #   make fuzz-run FUZZ_SECONDS=60  run it on a copy of tests/fuzz/corpus
 
-FAULT_SHIM := $(B)/tests/faultshim.so
-FAULT_DRIVER := $(B)/tests/fault_driver
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60
-FUZZ_FLAGS := -g -O1 -std=c11 -D_GNU_SOURCE -Wall -Wextra -pthread -Iinclude \
+FUZZ_FLAGS := -g -O1 -std=c11 -D_XOPEN_SOURCE=700 -Wall -Wextra -Wshadow -pthread -Iinclude \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-
-.PHONY: fault-all fuzz fuzz-run
 
 # The shim is never sanitized: it sits in front of the sanitizer runtime.
 $(FAULT_SHIM): tests/faultshim.c
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -std=c11 -D_GNU_SOURCE -Wall -Wextra -fPIC -shared -o $@ $< -ldl -pthread
+	$(CC) $(CPPFLAGS) $(CFLAGS) -std=c11 $(TEST_CFLAGS) -Wall -Wextra -Wshadow -fPIC -shared -o $@ $< -ldl -pthread
 
 $(FAULT_DRIVER): tests/fault_driver.c $(B)/libjournal.a include/journal.h
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(REQ_CFLAGS) -o $@ $< $(B)/libjournal.a $(LDFLAGS) $(LIBS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(REQ_CFLAGS) $(TEST_CFLAGS) -o $@ $< $(B)/libjournal.a $(LDFLAGS) $(LIBS)
 
-# The test binary runs both (tests/test_faults.c).
-test valgrind: $(FAULT_SHIM) $(FAULT_DRIVER)
+# The fuzzer compiles the library's sources itself, instrumented.
+$(B)/fuzz/fuzz_ops: tests/fuzz/fuzz_ops.c $(LIB_SRC) $(LIB_HDR)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_FLAGS) $(LMDB_CFLAGS) $(if $(filter 1,$(PG)),$(PG_CFLAGS)) -o $@ tests/fuzz/fuzz_ops.c \
+		$(LIB_SRC) $(LIBS)
 
-fault-all: deps-test $(TEST_BIN) $(FAULT_SHIM) $(FAULT_DRIVER)
+ifdef JOURNAL_DEPS_DONE
+fault-all: $(TEST_BIN) $(FAULT_SHIM) $(FAULT_DRIVER)
 	$(TEST_ENV) JOURNAL_TEST_FAULT_ALL=1 $(TEST_BIN) --filter 'faults/*' --jobs=$(CRITERION_JOBS)
 
 fuzz: $(B)/fuzz/fuzz_ops
-
-$(B)/fuzz/fuzz_ops: tests/fuzz/fuzz_ops.c $(LIB_SRC) $(LIB_HDR) | $(DEPS_STAMP)
-	@tools/deps.sh fuzz
-	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_FLAGS) $(LMDB_CFLAGS) $(PG_CFLAGS) -o $@ tests/fuzz/fuzz_ops.c $(LIB_SRC) $(LIBS)
 
 fuzz-run: fuzz
 	rm -rf $(B)/fuzz/corpus
@@ -240,3 +345,4 @@ fuzz-run: fuzz
 	cp tests/fuzz/corpus/* $(B)/fuzz/corpus/
 	$(B)/fuzz/fuzz_ops -max_total_time=$(FUZZ_SECONDS) -timeout=30 -max_len=1024 \
 		-artifact_prefix=$(B)/fuzz/ $(B)/fuzz/corpus
+endif

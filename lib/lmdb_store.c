@@ -3,6 +3,7 @@
  * environment, the map gate and map growth, the reused read transactions,
  * and the store-wide calls (list, copy, stat, check).
  */
+#define _GNU_SOURCE /* asprintf() */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>

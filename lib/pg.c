@@ -20,6 +20,7 @@
  * journal_wait() listens on a channel named after the schema; every append
  * notifies it with the journal's id, in the append's own transaction.
  */
+#define _GNU_SOURCE /* asprintf() */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -32,9 +33,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <libpq-fe.h>
-
 #include "internal.h"
+#include "pq_load.h"
 
 #define PG_SCHEMA_PARAM "journal_schema"
 #define PG_SCHEMA_DEFAULT "journal"
@@ -637,8 +637,15 @@ int journal__pg_open(const char *url, const journal_options *opts, journal_store
     struct pg_store *st;
     struct pg_conn *c = NULL;
     PQconninfoOption *parsed;
+    const char *why;
     char *err = NULL;
     int rc;
+    /* libpq is loaded at the first PostgreSQL open (pq_load.h). */
+    rc = journal__pq_load(&why);
+    if (rc != 0) {
+        pg_set_err(NULL, "", why);
+        return rc;
+    }
     st = calloc(1, sizeof *st);
     if (!st)
         return -ENOMEM;
@@ -1452,11 +1459,11 @@ struct pg_check_args {
     int problems;
 };
 
-static void pg_problem(struct pg_check_args *a, const char *journal, const char *problem)
+static void pg_problem(struct pg_check_args *a, const char *name, const char *problem)
 {
     a->problems++;
     if (a->fn)
-        a->fn(a->arg, journal, problem);
+        a->fn(a->arg, name, problem);
 }
 
 static int pg_check_fn(struct pg_store *st, struct pg_conn *c, void *arg)

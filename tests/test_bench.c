@@ -9,12 +9,12 @@
  */
 #include <criterion/criterion.h>
 #include <dirent.h>
-#include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "../lib/pq_load.h" /* libpq, loaded at run time */
 #include "util.h"
 
 /*
@@ -121,10 +121,10 @@ static journal_store *open_kept(const char *root, const char *store)
     return s;
 }
 
-static void check_problem(void *arg, const char *journal, const char *problem)
+static void check_problem(void *arg, const char *name, const char *problem)
 {
     (void)arg;
-    cr_log_error("%s: %s", journal ? journal : "(store)", problem);
+    cr_log_error("%s: %s", name ? name : "(store)", problem);
 }
 
 Test(bench, runs_every_scenario_and_reports_all_three_in_table_and_csv)
@@ -365,6 +365,7 @@ Test(bench, runs_pg_and_pgraw_on_a_server_and_drops_its_schemas)
     cr_assert_eq(rows, NROWS);
 
     /* Every store was a schema bench_<pid>_<n>; none is left. */
+    cr_assert_eq(journal__pq_load(NULL), 0, "libpq cannot be loaded");
     pg = PQconnectdb(url);
     cr_assert_eq(PQstatus(pg), CONNECTION_OK, "%s", PQerrorMessage(pg));
     r = PQexec(pg, "SELECT string_agg(nspname, ' ') FROM pg_namespace WHERE nspname LIKE 'bench\\_%'");

@@ -247,10 +247,10 @@ static void run_and_kill(struct child *c, struct state *k, enum when when, uint6
     close(c->log[0]);
 }
 
-static void report_problem(void *arg, const char *journal, const char *problem)
+static void report_problem(void *arg, const char *name, const char *problem)
 {
     (void)arg;
-    fprintf(stderr, "journal_store_check: %s: %s\n", journal ? journal : "(store)", problem);
+    fprintf(stderr, "journal_store_check: %s: %s\n", name ? name : "(store)", problem);
 }
 
 /* The store after a kill: opens, checks clean, holds the acknowledged

@@ -324,10 +324,10 @@ static int faults_parse(const struct faults_run *r, const struct faults_mode *m,
     return opened;
 }
 
-static void faults_problem(void *arg, const char *journal, const char *problem)
+static void faults_problem(void *arg, const char *name, const char *problem)
 {
     (void)arg;
-    cr_log_error("check: %s: %s", journal ? journal : "(store)", problem);
+    cr_log_error("check: %s: %s", name ? name : "(store)", problem);
 }
 
 struct faults_listed {

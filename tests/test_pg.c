@@ -9,7 +9,6 @@
  */
 #include <criterion/criterion.h>
 #include <errno.h>
-#include <libpq-fe.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -17,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../lib/pq_load.h" /* libpq, loaded at run time */
 #include "util.h"
 
 /* The message of the last failure in this thread (lib/pg.c); NULL names
@@ -35,7 +35,9 @@ static PGconn *admin(void)
 {
     const char *url = getenv("JOURNAL_TEST_PG_URL");
     PGconn *pg;
+    const char *why;
     cr_assert_not_null(url, "JOURNAL_TEST_BACKEND=pg needs JOURNAL_TEST_PG_URL");
+    cr_assert_eq(journal__pq_load(&why), 0, "%s", why);
     pg = PQconnectdb(url);
     cr_assert_eq(PQstatus(pg), CONNECTION_OK, "admin connection: %s", PQerrorMessage(pg));
     return pg;

@@ -836,10 +836,10 @@ Test(store, nosync_store_works_and_sync_returns_0)
     cr_assert_eq(journal_store_close(s), 0);
 }
 
-static void report_problem(void *arg, const char *journal, const char *problem)
+static void report_problem(void *arg, const char *name, const char *problem)
 {
     (void)arg;
-    cr_assert_fail("check reported a problem in %s: %s", journal ? journal : "(store)", problem);
+    cr_assert_fail("check reported a problem in %s: %s", name ? name : "(store)", problem);
 }
 
 Test(store, check_finds_nothing_wrong_with_a_healthy_store)

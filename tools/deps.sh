@@ -1,9 +1,14 @@
 #!/bin/sh
 # deps.sh - install the Debian packages libjournal needs, only when missing.
 #
-#   tools/deps.sh [build|test|bench|pg|fuzz]...
+#   tools/deps.sh [build|libpq|test|bench|pg|fuzz]...
 #
-# Each word names a set of dependencies. A dependency is looked up first
+# Each word names a set of dependencies: build (compiler, make, pkg-config,
+# LMDB), libpq (libpq's headers, for the PostgreSQL backend), test
+# (Criterion, python3, valgrind), bench (SQLite, gnuplot), pg (a PostgreSQL
+# server, for the tests' second pass), fuzz (clang's libFuzzer). Only the
+# Makefile's deps, demo, test, check, valgrind, bench, fault-all and fuzz
+# targets run it; a plain make never does. A dependency is looked up first
 # (pkg-config for libraries, the command for programs); only what is missing
 # is installed, with apt-get, and the script says what it installs. Nothing
 # is installed when everything is present, so it is cheap to run on every
@@ -19,7 +24,8 @@ need_glob() { for f in $1; do [ -e "$f" ] && return 0; done; missing="$missing $
 need_cmd pkg-config pkg-config
 for set in "${@:-build}"; do
     case "$set" in
-    build) need_cmd cc gcc; need_cmd make make; need_pc lmdb liblmdb-dev; need_pc libpq libpq-dev ;;
+    build) need_cmd cc gcc; need_cmd make make; need_pc lmdb liblmdb-dev ;;
+    libpq) need_pc libpq libpq-dev ;;
     test) need_pc criterion libcriterion-dev; need_cmd python3 python3
           need_cmd valgrind valgrind; need_pc sqlite3 libsqlite3-dev ;;
     bench) need_pc sqlite3 libsqlite3-dev; need_cmd gnuplot gnuplot-nox ;;

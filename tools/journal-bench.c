@@ -24,11 +24,11 @@
  * state on disk, and wait4() gives the child's peak resident memory. See
  * journal-bench.1 for the user's view.
  */
+#define _GNU_SOURCE /* asprintf(), wait4() */
 #include <errno.h>
 #include <ftw.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <libpq-fe.h>
 #include <limits.h>
 #include <lmdb.h>
 #include <pthread.h>
@@ -47,6 +47,7 @@
 #include <unistd.h>
 
 #include "journal.h"
+#include "../lib/pq_load.h" /* libpq, loaded at run time like the library does */
 
 #define PROG "journal-bench"
 
@@ -497,10 +498,25 @@ static void pq_quiet(void *arg, const char *msg)
     (void)msg;
 }
 
+/* libpq's version as "MAJOR.MINOR", or "not found". */
+static const char *pq_version(char *buf, size_t size)
+{
+    if (journal__pq_load(NULL) != 0)
+        return "not found";
+    snprintf(buf, size, "%d.%d", PQlibVersion() / 10000, PQlibVersion() % 100);
+    return buf;
+}
+
 /* A connection with notices off, or NULL after the failure is recorded. */
 static PGconn *pq_connect(const char *who, const char *conninfo)
 {
-    PGconn *pg = PQconnectdb(conninfo);
+    const char *why;
+    PGconn *pg;
+    if (journal__pq_load(&why) != 0) {
+        fail("%s: %s", who, why);
+        return NULL;
+    }
+    pg = PQconnectdb(conninfo);
     if (PQstatus(pg) != CONNECTION_OK) {
         const char *msg = PQerrorMessage(pg);
         fail("%s: cannot connect: %.*s", who, (int)strcspn(msg, "\n"), msg);
@@ -2372,8 +2388,10 @@ static void print_table(const struct bench *b, FILE *f)
     mdb_version(&mv, &mn, &mp);
     fprintf(f, "%s %s: libjournal %s, LMDB %d.%d.%d, SQLite %s", PROG, JOURNAL_VERSION_STRING, journal_version(), mv,
             mn, mp, sqlite3_libversion());
-    if (b->impl_mask & IMPL_PGS)
-        fprintf(f, ", PostgreSQL %s (libpq %d.%d)", b->pg_version, PQlibVersion() / 10000, PQlibVersion() % 100);
+    if (b->impl_mask & IMPL_PGS) {
+        char pqv[32];
+        fprintf(f, ", PostgreSQL %s (libpq %s)", b->pg_version, pq_version(pqv, sizeof pqv));
+    }
     fprintf(f, "\n");
     fprintf(f, "%s; %s; load average %.1f at the start, %.1f at the end; stores on %s (%s)\n", date, mach, b->load[0],
             b->load[1], b->dir, fs_name(b->root));
@@ -2897,9 +2915,10 @@ static int parse_args(struct bench *b, int argc, char **argv)
             return -1;
         case 'V': {
             int mv, mn, mp;
+            char pqv[32];
             mdb_version(&mv, &mn, &mp);
-            printf("%s %s (libjournal %s, LMDB %d.%d.%d, SQLite %s, libpq %d.%d)\n", PROG, JOURNAL_VERSION_STRING,
-                   journal_version(), mv, mn, mp, sqlite3_libversion(), PQlibVersion() / 10000, PQlibVersion() % 100);
+            printf("%s %s (libjournal %s, LMDB %d.%d.%d, SQLite %s, libpq %s)\n", PROG, JOURNAL_VERSION_STRING,
+                   journal_version(), mv, mn, mp, sqlite3_libversion(), pq_version(pqv, sizeof pqv));
             return -1;
         }
         case ':':

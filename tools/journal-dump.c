@@ -514,12 +514,12 @@ struct check {
     unsigned long long problems;
 };
 
-static void check_problem(void *arg, const char *journal, const char *problem)
+static void check_problem(void *arg, const char *name, const char *problem)
 {
     struct check *c = arg;
     c->problems++;
-    if (journal)
-        complain(c->store, "journal %s: %s", journal, problem);
+    if (name)
+        complain(c->store, "journal %s: %s", name, problem);
     else
         complain(c->store, "%s", problem);
 }
