@@ -227,10 +227,10 @@ $(B)/examples/%: examples/%.c $(B)/libjournal.a include/journal.h
 
 # ---------------------------------------------------------------- tests
 
-TEST_CFLAGS := -D_GNU_SOURCE
+TEST_CFLAGS = -D_GNU_SOURCE -DJOURNAL_TEST_PG=$(PG)
 
 # Test objects including lib/pq_load.h get libpq's include path.
-$(B)/tests/%.o: tests/%.c tests/util.h include/journal.h
+$(B)/tests/%.o: tests/%.c tests/util.h include/journal.h $(B)/.config
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(REQ_CFLAGS) $(TEST_CFLAGS) $(CRITERION_CFLAGS) $(PQ_CFLAGS) -c -o $@ $<
 

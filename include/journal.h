@@ -3,13 +3,16 @@
  *
  * This header is the whole public interface of libjournal. Anything not
  * declared here is not API and may change without notice. The manual page
- * and the README are written from the comments in this file.
+ * and the README are written from the comments in this file. A sentence
+ * that starts with ^ is an exact promise, one a test can check (the mark
+ * is sqlite3.h's); the rest is explanation.
  *
  * OVERVIEW
  *
- * A *store* is one directory holding one LMDB environment (or, see
- * journal_store_open(), a schema in a PostgreSQL database). A store holds any
- * number of *journals*, each known by a name of 1 to 255 bytes. A journal is
+ * A *store* is where journals are kept: a directory, in which LMDB keeps
+ * the data, or a schema of a PostgreSQL database, named by a
+ * postgresql:// URL (see POSTGRESQL). A store holds any number of
+ * *journals*, each known by a name of 1 to 255 bytes. A journal is
  * a sequence of binary records at positions 0, 1, 2, ... Records are only
  * ever appended at the end and removed from the beginning, so the readable
  * records are always the half-open range [begin, end) given by
@@ -86,7 +89,13 @@
  * POSTGRESQL
  *
  * journal_store_open() with a "postgresql://" or "postgres://" URL opens a
- * store kept in PostgreSQL; any other string is an LMDB directory. The URL
+ * store kept in PostgreSQL; any other string is a directory. libjournal
+ * does not link libpq, PostgreSQL's client library: ^it loads libpq.so.5
+ * at the first open of a URL, so a program that only opens directories
+ * never loads it. ^When libpq.so.5 cannot be loaded (package libpq5 on
+ * Debian and Ubuntu), or the library was built without this backend
+ * (make PG=0), the open returns -EPROTONOSUPPORT and
+ * journal_store_errmsg(NULL) says which, naming the package. The URL
  * is libpq's (host, port, user, dbname, sslmode, a Unix socket directory as
  * host=/path, ...), plus the library's own parameter journal_schema=NAME
  * (default "journal"), removed before the URL reaches libpq. One store is
@@ -127,7 +136,7 @@
  *   only be ended. Any number of processes and hosts may use one store.
  * - Zero copy stops at libpq: snapshot gets point into the PGresult that
  *   libpq received, kept until the snapshot is renewed or ended.
- * - Positions are below 2^63. Records up to 1 GiB - 1 byte (PostgreSQL's
+ * - Positions are at most INT64_MAX. Records up to 1 GiB - 1 byte (PostgreSQL's
  *   limit for one value; -EMSGSIZE above); a batch up to 1 GiB in all
  *   (-E2BIG above).
  * - journal_wait() uses LISTEN/NOTIFY on a channel named after the schema:
@@ -147,6 +156,32 @@
  *   64 KiB is still -EINVAL); the CAVEATS about the map, reader slots,
  *   lock files, fork() of an LMDB environment and NFS are LMDB's; handles
  *   still do not survive fork() (JOURNAL_EFORK).
+ *
+ * GROWING STRUCTS
+ *
+ * journal_options (read by the library), journal_stat and journal_counters
+ * (written by it) may gain fields in later versions, at their end only and
+ * in whole 8-byte units, so that no padding ever lies between an older
+ * struct's end and a new field. The calls that take them also take their
+ * size: journal_store_open(), journal_store_stat() and
+ * journal_store_counters() are macros that call journal_store_open_sized(),
+ * journal_store_stat_sized() and journal_store_counters_sized() with the
+ * sizeof of the program's own header, as Linux's statx(), clone3() and
+ * openat2() take their struct's size. So a program and a library of
+ * different versions agree on what each side may touch:
+ * - ^The library reads and writes no byte of the struct past the size
+ *   passed. ^Options past it take their defaults, as when they are 0: a
+ *   program built with an older, smaller struct works unchanged.
+ * - A program built with a newer, larger struct works with an older
+ *   library: ^the fields that library does not know are read as 0 after
+ *   stat and counters, and ^open returns -E2BIG, creating nothing, when one
+ *   of the options it does not know is not 0.
+ * - ^A size above 4096 gives -EINVAL; opts NULL means the defaults
+ *   whatever opts_size.
+ * Bindings from other languages call the _sized functions with their own
+ * struct's size. The functions named like the macros are exported too, for
+ * programs built with the 0.1 header, which call them directly: they take
+ * the structs of version 0.1.
  *
  * POINTER LIFETIMES
  *
@@ -180,6 +215,8 @@ extern "C" {
 #define JOURNAL_VERSION_MINOR 1
 #define JOURNAL_VERSION_PATCH 0
 #define JOURNAL_VERSION_STRING "0.1.0"
+/** The same as one integer, MAJOR * 10000 + MINOR * 100 + PATCH, for #if. */
+#define JOURNAL_VERSION_NUMBER (JOURNAL_VERSION_MAJOR * 10000 + JOURNAL_VERSION_MINOR * 100 + JOURNAL_VERSION_PATCH)
 
 /** The on-disk format this library writes and reads. */
 #define JOURNAL_FORMAT_VERSION 1
@@ -190,7 +227,7 @@ typedef uint64_t journal_pos;
 /** The largest position; never the position of a record. */
 #define JOURNAL_POS_MAX UINT64_MAX
 
-/** One store: an LMDB environment in a directory. Thread-safe. */
+/** One store: a directory, or a schema of a PostgreSQL database. Thread-safe. */
 typedef struct journal_store journal_store;
 /** One named journal in a store. Thread-safe. */
 typedef struct journal journal;
@@ -220,7 +257,8 @@ typedef struct journal_snapshot journal_snapshot;
 #define JOURNAL_RDONLY 0x1u /**< open for reading only; create nothing */
 #define JOURNAL_NOSYNC 0x2u /**< do not sync the root page on each commit (see DURABILITY) */
 
-/** Options of journal_store_open(). All-zero means the defaults. */
+/** Options of journal_store_open(). All-zero means the defaults. May grow
+ * (see GROWING STRUCTS): initialise it whole, `journal_options o = {0};`. */
 typedef struct journal_options {
     uint64_t max_size;    /**< bytes the store may grow to, at least 64 KiB; 0: no limit but the disk */
     unsigned max_readers; /**< snapshots open at once, all processes together; 0: default (4096) */
@@ -276,8 +314,7 @@ JOURNAL_API const char *journal_version(void);
  * journal_store_open() - open a store, creating it when missing.
  * @param[in] path a directory. ^It is created (with mode | 0111 where
  *   readable) when missing, unless JOURNAL_RDONLY. A "postgresql://" or
- *   "postgres://" URL opens a store in PostgreSQL instead, when the library
- *   was built with that backend.
+ *   "postgres://" URL opens a store in PostgreSQL instead (see POSTGRESQL).
  * @param[in] opts options, or NULL for the defaults.
  * @param[out] out the new handle, set only on success.
  * @return 0, or:
@@ -295,11 +332,19 @@ JOURNAL_API const char *journal_version(void);
  *   JOURNAL_EVERSION the store uses an on-disk format this library does
  *             not know, or LMDB's lock file format differs;
  *   JOURNAL_EREADERS every reader slot is in use by live processes;
+ *   -EPROTONOSUPPORT a PostgreSQL URL, and libpq.so.5 cannot be loaded or
+ *             the library was built without that backend (see POSTGRESQL);
+ *   -E2BIG    opts, from a newer header, sets an option this library does
+ *             not know (see GROWING STRUCTS);
  *   another negated errno from the file system.
  * ^A failed open changes no file that existed before the call.
  * Opening reclaims the reader slots of processes that died.
  */
+JOURNAL_API int journal_store_open_sized(const char *path, const journal_options *opts, size_t opts_size,
+                                         journal_store **out);
+/* The 0.1 ABI (see GROWING STRUCTS); the macro below is what programs call. */
 JOURNAL_API int journal_store_open(const char *path, const journal_options *opts, journal_store **out);
+#define journal_store_open(path, opts, out) journal_store_open_sized((path), (opts), sizeof(journal_options), (out))
 
 /**
  * journal_store_close() - close a store.
@@ -355,10 +400,16 @@ typedef struct journal_stat {
 } journal_stat;
 
 /**
- * journal_store_stat() - read statistics of a store into *st.
- * @return 0, -EINVAL, JOURNAL_EFORK, JOURNAL_EREADERS, or a negated errno.
+ * journal_store_stat() - read statistics of a store into *st, which is
+ * written only on success. A macro calling journal_store_stat_sized() with
+ * sizeof(journal_stat) (see GROWING STRUCTS).
+ * @return 0, -EINVAL (NULL s or st, st_size above 4096), JOURNAL_EFORK,
+ * JOURNAL_EREADERS, or a negated errno.
  */
+JOURNAL_API int journal_store_stat_sized(journal_store *s, journal_stat *st, size_t st_size);
+/* The 0.1 ABI (see GROWING STRUCTS); the macro below is what programs call. */
 JOURNAL_API int journal_store_stat(journal_store *s, journal_stat *st);
+#define journal_store_stat(s, st) journal_store_stat_sized((s), (st), sizeof(journal_stat))
 
 /**
  * journal_store_errmsg() - the message behind the last failure: on a
@@ -377,11 +428,11 @@ JOURNAL_API const char *journal_store_errmsg(const journal_store *s);
 JOURNAL_API const char *journal_store_path(const journal_store *s);
 
 /**
- * Called by journal_store_check() for each problem found. `journal` is the
+ * Called by journal_store_check() for each problem found. `name` is the
  * journal's name, or NULL for a problem of the store as a whole; both
  * strings are valid during the call only.
  */
-typedef void (*journal_check_fn)(void *arg, const char *journal, const char *problem);
+typedef void (*journal_check_fn)(void *arg, const char *name, const char *problem);
 
 /**
  * journal_store_check() - verify the store's consistency, in one snapshot:
@@ -408,10 +459,15 @@ typedef struct journal_counters {
 /**
  * journal_store_counters() - read this handle's counters (this process
  * only). Counting is a relaxed atomic add: cheap, and exact once the
- * counted calls have returned.
- * @return 0 or -EINVAL.
+ * counted calls have returned. A macro calling
+ * journal_store_counters_sized() with sizeof(journal_counters) (see
+ * GROWING STRUCTS).
+ * @return 0, or -EINVAL (NULL s or out, out_size above 4096).
  */
+JOURNAL_API int journal_store_counters_sized(journal_store *s, journal_counters *out, size_t out_size);
+/* The 0.1 ABI (see GROWING STRUCTS); the macro below is what programs call. */
 JOURNAL_API int journal_store_counters(journal_store *s, journal_counters *out);
+#define journal_store_counters(s, out) journal_store_counters_sized((s), (out), sizeof(journal_counters))
 
 /* ------------------------------------------------------------------------ */
 /* Journals                                                                 */

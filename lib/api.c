@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -61,13 +62,57 @@ int journal__journal_alloc(journal_store *s, const char *name, size_t namelen, s
 /* ------------------------------------------------------------------ */
 /* Stores                                                               */
 
-int journal_store_open(const char *path, const journal_options *opts, journal_store **out)
+/* The sizes of the structs in version 0.1, taken by the functions named
+ * like the macros, which programs built with the 0.1 header call. */
+#define OPTIONS_SIZE_0_1 32
+#define STAT_SIZE_0_1 56
+#define COUNTERS_SIZE_0_1 48
+_Static_assert(offsetof(journal_options, map_size) + sizeof(uint64_t) == OPTIONS_SIZE_0_1, "0.1 layout");
+_Static_assert(offsetof(journal_stat, max_readers) + sizeof(unsigned) == STAT_SIZE_0_1, "0.1 layout");
+_Static_assert(offsetof(journal_counters, truncated) + sizeof(uint64_t) == COUNTERS_SIZE_0_1, "0.1 layout");
+
+/* The largest struct size accepted: a bound on what a wrong size can make
+ * the library touch. */
+#define STRUCT_SIZE_MAX 4096
+
+/* Copies the caller's `size` bytes of options into *o, the rest of *o
+ * zero (the defaults). Bytes past this library's struct must be zero: they
+ * are options of a newer header that this library would ignore. */
+static int options_in(const journal_options *opts, size_t size, journal_options *o)
 {
-    static const journal_options defaults;
+    memset(o, 0, sizeof *o);
+    if (!opts)
+        return 0;
+    if (size > STRUCT_SIZE_MAX)
+        return -EINVAL;
+    memcpy(o, opts, size < sizeof *o ? size : sizeof *o);
+    for (size_t i = sizeof *o; i < size; i++)
+        if (((const unsigned char *)opts)[i] != 0)
+            return -E2BIG;
+    return 0;
+}
+
+/* Copies the library's struct `src` of `src_size` bytes into the caller's
+ * of `size` bytes: no byte past `size` is written, and the caller's bytes
+ * past `src_size` (fields of a newer header) are zeroed. */
+static void struct_out(void *dst, size_t size, const void *src, size_t src_size)
+{
+    memcpy(dst, src, size < src_size ? size : src_size);
+    if (size > src_size)
+        memset((char *)dst + src_size, 0, size - src_size);
+}
+
+int journal_store_open_sized(const char *path, const journal_options *user_opts, size_t opts_size,
+                             journal_store **out)
+{
+    journal_options o;
+    const journal_options *opts = &o;
+    int rc;
     if (!path || !*path || !out)
         return -EINVAL;
-    if (!opts)
-        opts = &defaults;
+    rc = options_in(user_opts, opts_size, &o);
+    if (rc != 0)
+        return rc;
     if (opts->flags & ~(JOURNAL_RDONLY | JOURNAL_NOSYNC))
         return -EINVAL;
     if (opts->mode & ~07777u)
@@ -129,13 +174,18 @@ int journal_store_copy(journal_store *s, const char *dest, unsigned flags)
     return s->ops->store_copy(s, dest, flags);
 }
 
-int journal_store_stat(journal_store *s, journal_stat *st)
+int journal_store_stat_sized(journal_store *s, journal_stat *st, size_t st_size)
 {
+    journal_stat full;
+    int rc;
     CHECK_STORE(s);
-    if (!st)
+    if (!st || st_size > STRUCT_SIZE_MAX)
         return -EINVAL;
-    memset(st, 0, sizeof *st);
-    return s->ops->store_stat(s, st);
+    memset(&full, 0, sizeof full);
+    rc = s->ops->store_stat(s, &full);
+    if (rc == 0)
+        struct_out(st, st_size, &full, sizeof full);
+    return rc;
 }
 
 int journal_store_check(journal_store *s, journal_check_fn fn, void *arg)
@@ -157,19 +207,39 @@ const char *journal_store_path(const journal_store *s)
     return s ? s->path : NULL;
 }
 
-int journal_store_counters(journal_store *s, journal_counters *out)
+int journal_store_counters_sized(journal_store *s, journal_counters *out, size_t out_size)
 {
     const struct journal__counters *c;
-    if (!s || !out)
+    journal_counters full;
+    if (!s || !out || out_size > STRUCT_SIZE_MAX)
         return -EINVAL;
     c = &s->counters;
-    out->appends = atomic_load_explicit(&c->appends, memory_order_relaxed);
-    out->bytes_appended = atomic_load_explicit(&c->bytes_appended, memory_order_relaxed);
-    out->conflicts = atomic_load_explicit(&c->conflicts, memory_order_relaxed);
-    out->gets = atomic_load_explicit(&c->gets, memory_order_relaxed);
-    out->range_records = atomic_load_explicit(&c->range_records, memory_order_relaxed);
-    out->truncated = atomic_load_explicit(&c->truncated, memory_order_relaxed);
+    memset(&full, 0, sizeof full);
+    full.appends = atomic_load_explicit(&c->appends, memory_order_relaxed);
+    full.bytes_appended = atomic_load_explicit(&c->bytes_appended, memory_order_relaxed);
+    full.conflicts = atomic_load_explicit(&c->conflicts, memory_order_relaxed);
+    full.gets = atomic_load_explicit(&c->gets, memory_order_relaxed);
+    full.range_records = atomic_load_explicit(&c->range_records, memory_order_relaxed);
+    full.truncated = atomic_load_explicit(&c->truncated, memory_order_relaxed);
+    struct_out(out, out_size, &full, sizeof full);
     return 0;
+}
+
+/* The functions of the 0.1 ABI, under the macros' names: the structs of
+ * version 0.1. The parentheses keep the macros from expanding. */
+int(journal_store_open)(const char *path, const journal_options *opts, journal_store **out)
+{
+    return journal_store_open_sized(path, opts, OPTIONS_SIZE_0_1, out);
+}
+
+int(journal_store_stat)(journal_store *s, journal_stat *st)
+{
+    return journal_store_stat_sized(s, st, STAT_SIZE_0_1);
+}
+
+int(journal_store_counters)(journal_store *s, journal_counters *out)
+{
+    return journal_store_counters_sized(s, out, COUNTERS_SIZE_0_1);
 }
 
 /* ------------------------------------------------------------------ */

@@ -286,9 +286,11 @@ Test(install, a_program_builds_and_runs_against_the_shared_library)
 
 /* libjournal.a linked in, with the libraries `pkg-config --static` lists
  * for it: the link fails if journal.pc leaves out a library that
- * libjournal.a needs (LMDB, libpq, pthreads), or lists one that cannot be
- * found. Only libjournal is taken static (-Bstatic around -ljournal); the
- * system's libraries stay shared, as most distributions ship them. */
+ * libjournal.a needs (LMDB, pthreads), or lists one that cannot be found.
+ * Only libjournal is taken static (-Bstatic around -ljournal); the
+ * system's libraries stay shared, as most distributions ship them. An
+ * LMDB-only program needs nothing of PostgreSQL: journal.pc names no
+ * libpq, and the program does not load it. */
 Test(install, a_program_links_libjournal_statically_with_pkg_config_static)
 {
     const char *dest = install(), *store = tu_store();
@@ -296,13 +298,50 @@ Test(install, a_program_links_libjournal_statically_with_pkg_config_static)
                                     "s/\\(^\\| \\)-ljournal\\( \\|$\\)/\\1-Wl,-Bstatic -ljournal -Wl,-Bdynamic\\2/");
     char *out, *err;
 
+    cr_assert_eq(run(&out, NULL, PKGCONF " --static --libs journal", dest, dest), 0);
+    cr_assert_null(strstr(out, "-lpq"), "pkg-config --static --libs journal: %s", out);
+    free(out);
     cr_assert_eq(run(&out, NULL, "readelf -d '%s'", exe), 0);
     cr_assert_null(strstr(out, "libjournal"), "linked dynamically:\n%s", out);
+    cr_assert_null(strstr(out, "libpq"), "linked to libpq:\n%s", out);
     free(out);
     cr_assert_eq(run(&out, &err, "'%s' '%s' acct deposit 7", exe, store), 0, "%s", err);
     cr_assert_str_eq(out, "deposit 7 at 0: balance 7 (0 conflicts)\n");
     free(out);
     free(err);
+}
+
+/* Whether a NEEDED library is LMDB or part of the C library. */
+static int lmdb_or_libc(const char *lib)
+{
+    static const char *const ok[] = {"liblmdb.so.", "libc.so.", "ld-linux", "libpthread.so.", "libdl.so."};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+        if (strncmp(lib, ok[i], strlen(ok[i])) == 0)
+            return 1;
+    return 0;
+}
+
+/* PostgreSQL costs nothing to those who do not use it: libpq is loaded at
+ * the first postgresql:// open (tests/test_libpq.c), never linked. */
+Test(install, the_shared_library_needs_only_lmdb_and_the_c_library)
+{
+    const char *dest = install();
+    char *out, *line, *save = NULL;
+    unsigned needed = 0;
+
+    cr_assert_eq(run(&out, NULL, "readelf -d '%s/usr/lib/" SOFILE "' | sed -n 's/.*(NEEDED).*\\[\\(.*\\)\\]/\\1/p'",
+                     dest),
+                 0);
+    for (line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        cr_assert(lmdb_or_libc(line), "libjournal needs %s", line);
+        needed++;
+    }
+    cr_assert_geq(needed, 2, "readelf found %u NEEDED entries", needed);
+    free(out);
+    /* Nor does anything it needs pull libpq in. */
+    cr_assert_eq(run(&out, NULL, "ldd '%s/usr/lib/" SOFILE "'", dest), 0);
+    cr_assert_null(strstr(out, "libpq"), "ldd:\n%s", out);
+    free(out);
 }
 
 Test(install, the_shared_library_has_the_major_version_as_soname)
