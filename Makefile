@@ -61,7 +61,7 @@ GOALS := $(or $(MAKECMDGOALS),all)
 PG_ASKED := $(if $(filter undefined,$(origin PG)),,$(PG))
 ifeq ($(origin PG),undefined)
 PG := $(if $(shell $(PKG_CONFIG) --exists libpq 2>/dev/null && echo y),1,0)
-PG_WHY := pkg-config did not find libpq (make deps installs libpq-dev)
+PG_WHY := pkg-config found no libpq; make deps installs libpq-dev
 else
 PG_WHY := PG=$(PG) was given
 endif

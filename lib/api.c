@@ -102,8 +102,7 @@ static void struct_out(void *dst, size_t size, const void *src, size_t src_size)
         memset((char *)dst + src_size, 0, size - src_size);
 }
 
-int journal_store_open_sized(const char *path, const journal_options *user_opts, size_t opts_size,
-                             journal_store **out)
+int journal_store_open_sized(const char *path, const journal_options *user_opts, size_t opts_size, journal_store **out)
 {
     journal_options o;
     const journal_options *opts = &o;

@@ -135,8 +135,10 @@ static inline uint64_t journal__get_be64(const unsigned char *p)
 /* The LMDB backend. */
 int journal__lmdb_open(const char *path, const journal_options *opts, journal_store **out);
 
-/* The PostgreSQL backend, when built with it (lib/pg.c); returns
- * -EPROTONOSUPPORT otherwise. */
+/* The PostgreSQL backend: lib/pg.c, which loads libpq at its first open
+ * (lib/pq_load.h), or lib/pg_none.c in a build without it (PG=0). Either
+ * way, an open that cannot work returns -EPROTONOSUPPORT, with the reason
+ * for journal__pg_errmsg(NULL). */
 int journal__pg_open(const char *url, const journal_options *opts, journal_store **out);
 int journal__is_pg_url(const char *path);
 /* The message of this thread's last failure on s, or of its last failed

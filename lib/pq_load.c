@@ -61,7 +61,7 @@ static void pq_load_once(void)
     do {                                                                                                               \
         void *p = dlsym(dl, #fn);                                                                                      \
         if (!p) {                                                                                                      \
-            snprintf(why, sizeof why, "%s has no function " #fn " (a libpq older than 10?)", name);                   \
+            snprintf(why, sizeof why, "%s has no function " #fn " (a libpq older than 10?)", name);                    \
             pq_fail(name, why);                                                                                        \
             dlclose(dl);                                                                                               \
             return;                                                                                                    \

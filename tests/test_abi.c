@@ -159,8 +159,8 @@ Test(abi, stat_writes_an_older_smaller_struct_up_to_its_size_only)
     cr_assert_eq(journal_store_stat_sized(s, (journal_stat *)&buf, offsetof(journal_stat, map_size)), 0);
     cr_assert_eq(buf.st.format_version, full.format_version);
     cr_assert_eq(buf.st.page_size, full.page_size);
-    cr_assert(all_bytes((char *)&buf + offsetof(journal_stat, map_size),
-                        sizeof buf - offsetof(journal_stat, map_size), GUARD),
+    cr_assert(all_bytes((char *)&buf + offsetof(journal_stat, map_size), sizeof buf - offsetof(journal_stat, map_size),
+                        GUARD),
               "bytes past the size were written");
     cr_assert_eq(journal_store_close(s), 0);
 }

@@ -329,9 +329,8 @@ Test(install, the_shared_library_needs_only_lmdb_and_the_c_library)
     char *out, *line, *save = NULL;
     unsigned needed = 0;
 
-    cr_assert_eq(run(&out, NULL, "readelf -d '%s/usr/lib/" SOFILE "' | sed -n 's/.*(NEEDED).*\\[\\(.*\\)\\]/\\1/p'",
-                     dest),
-                 0);
+    cr_assert_eq(
+        run(&out, NULL, "readelf -d '%s/usr/lib/" SOFILE "' | sed -n 's/.*(NEEDED).*\\[\\(.*\\)\\]/\\1/p'", dest), 0);
     for (line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         cr_assert(lmdb_or_libc(line), "libjournal needs %s", line);
         needed++;
