@@ -170,6 +170,11 @@ examples: $(EXAMPLES)
 # A DEPS_GOALS goal, at the top: tools/deps.sh, then the goal's -run target
 # in a second make (MAKEFLAGS passes SANITIZE, PG, -j on).
 ifndef JOURNAL_DEPS_DONE
+ifneq ($(filter $(DEPS_GOALS),$(MAKECMDGOALS)),)
+# Other goals given with them are made one at a time, so that none races
+# the second make (which still runs its own jobs in parallel).
+.NOTPARALLEL:
+endif
 $(DEPS_GOALS):
 	@tools/deps.sh $(sort $(DEPS_SETS_$@))
 	@$(MAKE) --no-print-directory JOURNAL_DEPS_DONE=1 $@
