@@ -956,8 +956,11 @@ static void b_journal_close(struct bjournal *h)
     sqlite3_finalize(h->commit);
     sqlite3_finalize(h->rollback);
     sqlite3_close(h->db);
-    PQclear(h->snapres);
-    PQfinish(h->pg);
+    /* libpq is loaded only when pgraw runs (lib/pq_load.h). */
+    if (h->pg) {
+        PQclear(h->snapres);
+        PQfinish(h->pg);
+    }
     memset(h, 0, sizeof *h);
 }
 
@@ -1414,8 +1417,8 @@ static int b_create_others(struct bstore *st, uint64_t n, const struct bench *b)
                      "FROM generate_series(0, %" PRIu64 " - 1) g",
                      st->qschema, n);
             rc = pr_check(pg, PQexec(pg, sql), PGRES_COMMAND_OK, "creating the empty journals", NULL);
+            PQfinish(pg);
         }
-        PQfinish(pg);
         return rc;
     }
     default:
