@@ -167,8 +167,9 @@ tools: $(TOOLS)
 
 examples: $(EXAMPLES)
 
-# A DEPS_GOALS goal, at the top: tools/deps.sh, then the goal's -run target
-# in a second make (MAKEFLAGS passes SANITIZE, PG, -j on).
+# A DEPS_GOALS goal, at the top: tools/deps.sh, then the same goal in a
+# second make, which reads this file again and so finds what was installed
+# (the command line's SANITIZE, PG, -j... pass on through MAKEFLAGS).
 ifndef JOURNAL_DEPS_DONE
 ifneq ($(filter $(DEPS_GOALS),$(MAKECMDGOALS)),)
 # Other goals given with them are made one at a time, so that none races
@@ -277,8 +278,13 @@ valgrind: $(TEST_DEPS)
 		--trace-children-skip='*/python3*,*/sh,*/bash' \
 		$(TEST_BIN) --jobs=1
 
+ifeq ($(PG),1)
 bench: $(B)/bin/journal-bench
 	$(B)/bin/journal-bench --csv $(B)/bench.csv --plot $(B)/bench.png
+else
+bench:
+	@echo "libjournal: make bench needs the PostgreSQL backend ($(PG_WHY))" >&2; exit 1
+endif
 endif
 
 # ---------------------------------------------------------------- install

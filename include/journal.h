@@ -180,8 +180,9 @@
  *   whatever opts_size.
  * Bindings from other languages call the _sized functions with their own
  * struct's size. The functions named like the macros are exported too, for
- * programs built with the 0.1 header, which call them directly: they take
- * the structs of version 0.1.
+ * callers that do not expand the macros (a function pointer, a binding):
+ * ^they take the structs as version 0.1 defines them, whatever later
+ * versions add.
  *
  * POINTER LIFETIMES
  *
@@ -342,7 +343,7 @@ JOURNAL_API const char *journal_version(void);
  */
 JOURNAL_API int journal_store_open_sized(const char *path, const journal_options *opts, size_t opts_size,
                                          journal_store **out);
-/* The 0.1 ABI (see GROWING STRUCTS); the macro below is what programs call. */
+/* The structs of version 0.1 (see GROWING STRUCTS); programs call the macro below. */
 JOURNAL_API int journal_store_open(const char *path, const journal_options *opts, journal_store **out);
 #define journal_store_open(path, opts, out) journal_store_open_sized((path), (opts), sizeof(journal_options), (out))
 
@@ -407,7 +408,7 @@ typedef struct journal_stat {
  * JOURNAL_EREADERS, or a negated errno.
  */
 JOURNAL_API int journal_store_stat_sized(journal_store *s, journal_stat *st, size_t st_size);
-/* The 0.1 ABI (see GROWING STRUCTS); the macro below is what programs call. */
+/* The structs of version 0.1 (see GROWING STRUCTS); programs call the macro below. */
 JOURNAL_API int journal_store_stat(journal_store *s, journal_stat *st);
 #define journal_store_stat(s, st) journal_store_stat_sized((s), (st), sizeof(journal_stat))
 
@@ -465,7 +466,7 @@ typedef struct journal_counters {
  * @return 0, or -EINVAL (NULL s or out, out_size above 4096).
  */
 JOURNAL_API int journal_store_counters_sized(journal_store *s, journal_counters *out, size_t out_size);
-/* The 0.1 ABI (see GROWING STRUCTS); the macro below is what programs call. */
+/* The structs of version 0.1 (see GROWING STRUCTS); programs call the macro below. */
 JOURNAL_API int journal_store_counters(journal_store *s, journal_counters *out);
 #define journal_store_counters(s, out) journal_store_counters_sized((s), (out), sizeof(journal_counters))
 

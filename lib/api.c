@@ -63,7 +63,7 @@ int journal__journal_alloc(journal_store *s, const char *name, size_t namelen, s
 /* Stores                                                               */
 
 /* The sizes of the structs in version 0.1, taken by the functions named
- * like the macros, which programs built with the 0.1 header call. */
+ * like the macros (for callers that do not expand the macros). */
 #define OPTIONS_SIZE_0_1 32
 #define STAT_SIZE_0_1 56
 #define COUNTERS_SIZE_0_1 48
@@ -224,8 +224,9 @@ int journal_store_counters_sized(journal_store *s, journal_counters *out, size_t
     return 0;
 }
 
-/* The functions of the 0.1 ABI, under the macros' names: the structs of
- * version 0.1. The parentheses keep the macros from expanding. */
+/* The functions under the macros' names, for callers that do not expand
+ * the macros: the structs as version 0.1 defines them. The parentheses
+ * keep the macros from expanding. */
 int(journal_store_open)(const char *path, const journal_options *opts, journal_store **out)
 {
     return journal_store_open_sized(path, opts, OPTIONS_SIZE_0_1, out);

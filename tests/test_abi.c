@@ -223,8 +223,19 @@ Test(abi, counters_write_an_older_struct_up_to_its_size_and_zero_a_newer_ones_un
     cr_assert_eq(journal_store_close(s), 0);
 }
 
-/* The functions named like the macros are those a program built with the
- * 0.1 header calls: they take the 0.1 structs, which are today's. */
+/* The functions named like the macros, for callers that do not expand
+ * them (function pointers, bindings), take the structs as 0.1 defines
+ * them, which are today's: they write nothing past those. */
+struct stat_buf {
+    journal_stat st;
+    unsigned char guard[64];
+};
+
+struct counters_buf {
+    journal_counters c;
+    unsigned char guard[64];
+};
+
 Test(abi, the_functions_under_the_macros_names_take_the_0_1_structs)
 {
     int (*open_0_1)(const char *, const journal_options *, journal_store **) = journal_store_open;
@@ -233,17 +244,21 @@ Test(abi, the_functions_under_the_macros_names_take_the_0_1_structs)
     journal_options o = {0};
     journal_store *s = NULL;
     journal *j;
-    journal_stat st;
-    journal_counters c;
+    struct stat_buf st;
+    struct counters_buf c;
 
     cr_assert_eq(open_0_1(tu_store(), &o, &s), 0);
     j = tu_open_journal(s, "j");
     cr_assert_eq(journal_append(j, 0, "x", 1), 0);
     cr_assert_eq(journal_close(j), 0);
-    cr_assert_eq(stat_0_1(s, &st), 0);
-    cr_assert_eq(st.records, 1);
-    cr_assert_eq(counters_0_1(s, &c), 0);
-    cr_assert_eq(c.appends, 1);
+    memset(&st, GUARD, sizeof st);
+    cr_assert_eq(stat_0_1(s, &st.st), 0);
+    cr_assert_eq(st.st.records, 1);
+    cr_assert(all_bytes(st.guard, sizeof st.guard, GUARD), "bytes past journal_stat were written");
+    memset(&c, GUARD, sizeof c);
+    cr_assert_eq(counters_0_1(s, &c.c), 0);
+    cr_assert_eq(c.c.appends, 1);
+    cr_assert(all_bytes(c.guard, sizeof c.guard, GUARD), "bytes past journal_counters were written");
     cr_assert_eq(journal_store_close(s), 0);
 }
 
