@@ -317,10 +317,14 @@ JOURNAL_API const char *journal_version(void);
  *   readable) when missing, unless JOURNAL_RDONLY. A "postgresql://" or
  *   "postgres://" URL opens a store in PostgreSQL instead (see POSTGRESQL).
  * @param[in] opts options, or NULL for the defaults.
+ * @param[in] opts_size (journal_store_open_sized() only) the size of the
+ *   caller's journal_options; the journal_store_open() macro passes
+ *   sizeof(journal_options) (see GROWING STRUCTS).
  * @param[out] out the new handle, set only on success.
  * @return 0, or:
  *   -EINVAL   NULL path or out, an empty path, an unknown flag, mode
- *             beyond 07777, max_size not 0 and below 64 KiB;
+ *             beyond 07777, max_size not 0 and below 64 KiB, opts_size
+ *             above 4096;
  *   -ENOENT   JOURNAL_RDONLY and the store does not exist;
  *   -ENOTDIR  path, or one of its parents, is not a directory;
  *   -EACCES   no permission for the directory or its files (a read-only
