@@ -78,7 +78,7 @@ DEPS_SETS_test := build $(DEPS_PQ) test $(if $(filter 0,$(PG_ASKED)),,pg bench)
 DEPS_SETS_check := $(DEPS_SETS_test)
 DEPS_SETS_valgrind := $(DEPS_SETS_test)
 DEPS_SETS_fault-all := $(DEPS_SETS_test)
-DEPS_SETS_bench := build libpq bench
+DEPS_SETS_bench := build $(DEPS_PQ) bench
 DEPS_SETS_fuzz := build $(DEPS_PQ) fuzz
 DEPS_SETS_fuzz-run := $(DEPS_SETS_fuzz)
 

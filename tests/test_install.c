@@ -353,6 +353,48 @@ Test(install, the_shared_library_has_the_major_version_as_soname)
     free(out);
 }
 
+/* A plain make and make install never install packages: no recipe of
+ * theirs runs tools/deps.sh, apt-get or sudo (make -n -B lists every
+ * recipe, as on a machine where nothing is built yet). */
+Test(install, plain_make_and_make_install_never_run_the_dependency_script)
+{
+    char *out = NULL, *err = NULL;
+    int rc = run(&out, &err,
+                 "cd '%s' && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u JOURNAL_DEPS_DONE make -n -B B='%s' "
+                 "DESTDIR='%s' all install",
+                 src_dir(), tu_path("build"), tu_path("dest"));
+    cr_assert_eq(rc, 0, "make -n: %s", err);
+    cr_assert(strstr(out, "libjournal.so") != NULL, "make -n lists no build:\n%s", out);
+    cr_assert_null(strstr(out, "deps.sh"), "make runs the dependency script:\n%s", out);
+    cr_assert_null(strstr(out, "apt-get"), "make runs apt-get:\n%s", out);
+    cr_assert_null(strstr(out, "sudo"), "make runs sudo:\n%s", out);
+    free(out);
+    free(err);
+}
+
+/* A missing dependency stops a plain make with a message that names the
+ * package and `make deps`; here pkg-config is made not to find LMDB. */
+Test(install, plain_make_without_lmdb_stops_and_says_make_deps_installs_it)
+{
+    const char *fake = tu_path("pkg-config-without-lmdb");
+    char *out = NULL, *err = NULL;
+    FILE *f = fopen(fake, "w");
+    int rc;
+
+    cr_assert_not_null(f);
+    fputs("#!/bin/sh\nfor a; do [ \"$a\" = lmdb ] && exit 1; done\nexec pkg-config \"$@\"\n", f);
+    cr_assert_eq(fclose(f), 0);
+    cr_assert_eq(chmod(fake, 0755), 0);
+    rc = run(&out, &err,
+             "cd '%s' && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u JOURNAL_DEPS_DONE make B='%s' PKG_CONFIG='%s' all",
+             src_dir(), tu_path("build"), fake);
+    cr_assert_neq(rc, 0, "make succeeded without LMDB:\n%s", out);
+    cr_assert(strstr(err, "make deps") && strstr(err, "liblmdb-dev"), "the message does not say what to do:\n%s", err);
+    cr_assert_null(strstr(out, "deps.sh"), "make ran the dependency script:\n%s", out);
+    free(out);
+    free(err);
+}
+
 /* Whether `name` is in the newline-separated list. */
 static int listed(const char *list, const char *name)
 {
