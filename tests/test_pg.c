@@ -9,15 +9,29 @@
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../lib/pq_load.h" /* libpq, loaded at run time */
 #include "util.h"
+
+/* Built with AddressSanitizer (GCC says so one way, clang another). */
+#if defined(__SANITIZE_ADDRESS__)
+#define TEST_PG_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TEST_PG_ASAN 1
+#endif
+#endif
+#ifndef TEST_PG_ASAN
+#define TEST_PG_ASAN 0
+#endif
 
 /* The message of the last failure in this thread (lib/pg.c); NULL names
  * the last failed journal_store_open(). Not public API yet. */
@@ -54,9 +68,12 @@ static void admin_exec(PGconn *pg, const char *sql)
 /* The schema a tu_store() URL names. */
 static const char *schema_of(const char *url)
 {
+    static char name[64];
     const char *p = strstr(url, "journal_schema=");
     cr_assert_not_null(p);
-    return p + strlen("journal_schema=");
+    p += strlen("journal_schema=");
+    snprintf(name, sizeof name, "%.*s", (int)strcspn(p, "&"), p);
+    return name;
 }
 
 static int open_url(const char *url, unsigned flags, journal_store **s)
@@ -668,4 +685,357 @@ Test(pg, copy_goes_to_a_new_schema_with_the_same_journals_bounds_and_records)
     journal_close(j);
     journal_close(k);
     cr_assert_eq(journal_store_close(d), 0);
+}
+
+/* ------------------------------------------------------------------ */
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+enum { TRUNC_WRITERS = 4, TRUNC_PER_WRITER = 150 };
+
+struct trunc_race {
+    const char *url;
+    atomic_int writers_left, next_id;
+    int rc[TRUNC_WRITERS];
+};
+
+static void *trunc_writer(void *arg)
+{
+    struct trunc_race *t = arg;
+    journal_store *s = NULL;
+    journal *j = NULL;
+    int id = atomic_fetch_add(&t->next_id, 1), rc;
+    rc = open_url(t->url, 0, &s);
+    if (rc == 0)
+        rc = journal_open(s, "t", &j);
+    for (int i = 0; rc == 0 && i < TRUNC_PER_WRITER; i++) {
+        journal_pos end;
+        do {
+            rc = journal_bounds(j, NULL, &end);
+            if (rc == 0)
+                rc = journal_append(j, end, "0123456789", 10);
+        } while (rc == JOURNAL_ECONFLICT);
+    }
+    t->rc[id] = rc;
+    journal_close(j);
+    journal_store_close(s);
+    atomic_fetch_sub(&t->writers_left, 1);
+    return NULL;
+}
+
+/* A truncation to the end just read (or one past it) races the appends
+ * committing there: it truncates (0) or finds the end not there yet
+ * (JOURNAL_EBEYOND), never anything else, and leaves no gap behind. */
+Test(pg, truncation_racing_appends_gives_only_0_or_ebeyond, .timeout = 120)
+{
+    struct trunc_race t = {0};
+    pthread_t th[TRUNC_WRITERS];
+    journal_store *s;
+    journal *j;
+    unsigned truncs = 0, beyond = 0;
+    int n = 0;
+    journal_pos b, e;
+    require_pg();
+    t.url = tu_store();
+    s = tu_open_store(t.url, 0);
+    j = tu_open_journal(s, "t");
+    atomic_store(&t.writers_left, TRUNC_WRITERS);
+    for (int i = 0; i < TRUNC_WRITERS; i++)
+        cr_assert_eq(pthread_create(&th[i], NULL, trunc_writer, &t), 0);
+    while (atomic_load(&t.writers_left) > 0) {
+        int rc = journal_bounds(j, &b, &e);
+        cr_assert_eq(rc, 0, "bounds: %s", journal_strerror(rc));
+        rc = journal_truncate(j, e + (truncs % 2));
+        cr_assert(rc == 0 || rc == JOURNAL_EBEYOND, "truncate to %llu: %s (%s)", (unsigned long long)(e + truncs % 2),
+                  journal_strerror(rc), journal_store_errmsg(s));
+        beyond += rc == JOURNAL_EBEYOND;
+        truncs++;
+    }
+    for (int i = 0; i < TRUNC_WRITERS; i++) {
+        pthread_join(th[i], NULL);
+        cr_assert_eq(t.rc[i], 0, "writer %d: %s", i, journal_strerror(t.rc[i]));
+    }
+    cr_log_info("%u truncations, %u beyond the end", truncs, beyond);
+    cr_assert_eq(journal_bounds(j, &b, &e), 0);
+    cr_assert_eq(e, (journal_pos)TRUNC_WRITERS * TRUNC_PER_WRITER);
+    if (b < e)
+        cr_assert_eq(journal_range(j, b, count_record, &n), 0);
+    cr_assert_eq((journal_pos)n, e - b);
+    cr_assert_eq(journal_store_check(s, NULL, NULL), 0);
+    journal_close(j);
+    cr_assert_eq(journal_store_close(s), 0);
+}
+
+/* ------------------------------------------------------------------ */
+
+struct waiter {
+    journal *j;
+    journal_pos pos;
+    int timeout_ms;
+    int rc;
+};
+
+static void *wait_thread(void *arg)
+{
+    struct waiter *w = arg;
+    w->rc = journal_wait(w->j, w->pos, w->timeout_ms);
+    return NULL;
+}
+
+/* The pid of the session named appname that sits idle after a LISTEN,
+ * i.e. a journal_wait() asleep; 0 while there is none. */
+static int listening_pid(PGconn *pg, const char *appname)
+{
+    char sql[256];
+    PGresult *r;
+    int pid = 0;
+    snprintf(sql, sizeof sql,
+             "SELECT pid FROM pg_stat_activity WHERE application_name = '%s' AND state = 'idle' "
+             "AND query LIKE '%%LISTEN%%'",
+             appname);
+    r = PQexec(pg, sql);
+    cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s", PQresultErrorMessage(r));
+    if (PQntuples(r) > 0)
+        pid = atoi(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return pid;
+}
+
+/* Notifications the admin session has received (after a round trip, so
+ * that everything committed before is delivered). */
+static int notifications(PGconn *pg)
+{
+    PGnotify *n;
+    int count = 0;
+    admin_exec(pg, "SELECT 1");
+    cr_assert(PQconsumeInput(pg));
+    while ((n = PQnotifies(pg)) != NULL) {
+        count++;
+        PQfreemem(n);
+    }
+    return count;
+}
+
+/* A waiter whose backend dies leaves nothing on the server that makes
+ * later appends notify: the state that a waiter listens dies with its
+ * session. */
+Test(pg, a_waiter_killed_during_its_wait_leaves_nothing_behind, .timeout = 60)
+{
+    char *url, appname[64], sql[128];
+    journal_store *s;
+    pthread_t t;
+    struct waiter w;
+    PGconn *pg;
+    int pid = 0, seen = 0;
+    require_pg();
+    snprintf(appname, sizeof appname, "jwait%ld", (long)getpid());
+    cr_assert(asprintf(&url, "%s&application_name=%s", tu_store(), appname) > 0);
+    s = tu_open_store(url, 0);
+    w = (struct waiter){.j = tu_open_journal(s, "j"), .pos = 100, .timeout_ms = -1};
+    pg = admin();
+    snprintf(sql, sizeof sql, "LISTEN \"%s\"", schema_of(url));
+    admin_exec(pg, sql);
+
+    /* With a live waiter, an append notifies. */
+    cr_assert_eq(pthread_create(&t, NULL, wait_thread, &w), 0);
+    for (int tries = 0; tries < 2000 && (pid = listening_pid(pg, appname)) == 0; tries++)
+        usleep(5000);
+    cr_assert_neq(pid, 0, "the waiter never started listening");
+    append_str(w.j, 0, "r0");
+    for (int tries = 0; tries < 200 && seen == 0; tries++) {
+        seen = notifications(pg);
+        if (!seen)
+            usleep(5000);
+    }
+    cr_assert_gt(seen, 0, "an append with a waiter did not notify");
+
+    /* The waiter's backend killed: the wait fails, and appends made after
+     * it notify nobody. */
+    snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(%d)", pid);
+    admin_exec(pg, sql);
+    pthread_join(t, NULL);
+    cr_assert_eq(w.rc, -ECONNRESET, "wait: %s", journal_strerror(w.rc));
+    for (int tries = 0; tries < 2000 && listening_pid(pg, appname) != 0; tries++)
+        usleep(5000);
+    notifications(pg);
+    append_str(w.j, 1, "r1");
+    append_str(w.j, 2, "r2");
+    cr_assert_eq(notifications(pg), 0, "appends notify after the waiter died");
+    PQfinish(pg);
+    journal_close(w.j);
+    cr_assert_eq(journal_store_close(s), 0);
+    free(url);
+}
+
+struct locker {
+    PGconn *pg;
+    int hold_ms;
+};
+
+static void *release_later(void *arg)
+{
+    struct locker *l = arg;
+    usleep((useconds_t)l->hold_ms * 1000);
+    admin_exec(l->pg, "ROLLBACK");
+    return NULL;
+}
+
+/* While another session holds the journal's row locked (a long batch
+ * append would), a wait with a timeout still returns at its deadline. The
+ * bound of 2 s for 200 ms is correctness (the lock is held 5 s), not
+ * speed. */
+Test(pg, a_wait_returns_at_its_timeout_while_the_row_is_locked, .timeout = 60)
+{
+    const char *url;
+    journal_store *s;
+    journal *j;
+    struct locker l;
+    pthread_t t;
+    char sql[256];
+    int64_t t0, took;
+    int rc;
+    require_pg();
+    url = tu_store();
+    s = tu_open_store(url, 0);
+    j = tu_open_journal(s, "j");
+    append_str(j, 0, "r0");
+    l = (struct locker){.pg = admin(), .hold_ms = 5000};
+    snprintf(sql, sizeof sql, "BEGIN; SELECT 1 FROM \"%s\".journals WHERE name = 'j'::bytea FOR UPDATE",
+             schema_of(url));
+    admin_exec(l.pg, sql);
+    cr_assert_eq(pthread_create(&t, NULL, release_later, &l), 0);
+    t0 = now_ms();
+    rc = journal_wait(j, 5, 200);
+    took = now_ms() - t0;
+    pthread_join(t, NULL);
+    cr_assert_eq(rc, -ETIMEDOUT, "wait: %s", journal_strerror(rc));
+    cr_assert_lt(took, 2000, "a 200 ms wait took %lld ms", (long long)took);
+    /* The connection it used is fine afterwards. */
+    cr_assert_eq(journal_wait(j, 0, 1000), 0);
+    append_str(j, 1, "r1");
+    PQfinish(l.pg);
+    journal_close(j);
+    cr_assert_eq(journal_store_close(s), 0);
+}
+
+/* ------------------------------------------------------------------ */
+
+static const char odd_name[] = "it's \xc3\xa9t\xc3\xa9 \xff\x01";
+
+static void note_problem(void *arg, const char *journal, const char *problem)
+{
+    (void)problem;
+    if (journal && strcmp(journal, odd_name) == 0)
+        ++*(int *)arg;
+    else
+        cr_log_info("problem in %s: %s", journal ? journal : "(store)", problem);
+}
+
+Test(pg, check_names_a_journal_by_its_own_bytes)
+{
+    const char *url;
+    journal_store *s;
+    journal *j;
+    PGconn *pg;
+    char sql[256];
+    int found = 0;
+    require_pg();
+    url = tu_store();
+    s = tu_open_store(url, 0);
+    j = tu_open_journal(s, odd_name);
+    append_str(j, 0, "r0");
+    append_str(j, 1, "r1");
+    pg = admin();
+    snprintf(sql, sizeof sql, "DELETE FROM \"%s\".records WHERE pos = 0", schema_of(url));
+    admin_exec(pg, sql);
+    PQfinish(pg);
+    cr_assert_eq(journal_store_check(s, note_problem, &found), JOURNAL_ECORRUPT);
+    cr_assert_eq(found, 1, "the problem was not reported under the journal's name");
+    journal_close(j);
+    cr_assert_eq(journal_store_close(s), 0);
+}
+
+/* ------------------------------------------------------------------ */
+
+enum { SNAP_GETS = 20000, SNAP_REC = 100 };
+
+/* Gets of one snapshot hold about the records' own bytes until renew, and
+ * nothing more after it: measured by malloc's own count (so not under
+ * ASan, whose allocator malloc's statistics do not see). */
+Test(pg, snapshot_gets_hold_about_their_records_bytes, .timeout = 120)
+{
+#if TEST_PG_ASAN
+    cr_skip_test("ASan's allocator is invisible to mallinfo2()");
+#else
+    journal_store *s;
+    journal *j;
+    journal_snapshot *snap;
+    journal_record recs[100];
+    char buf[SNAP_REC];
+    struct mallinfo2 m0, m1, m2;
+    double per_get;
+    require_pg();
+    s = tu_open_store(tu_store(), JOURNAL_NOSYNC);
+    j = tu_open_journal(s, "j");
+    memset(buf, 'x', sizeof buf);
+    for (int i = 0; i < 100; i++)
+        recs[i] = (journal_record){buf, SNAP_REC};
+    for (journal_pos p = 0; p < 1000; p += 100)
+        cr_assert_eq(journal_append_batch(j, p, recs, 100), 0);
+    cr_assert_eq(journal_snapshot_begin(j, &snap), 0);
+    m0 = mallinfo2();
+    for (int i = 0; i < SNAP_GETS; i++) {
+        const void *rec;
+        size_t len;
+        cr_assert_eq(journal_snapshot_get(snap, (journal_pos)(i % 1000), &rec, &len), 0);
+        cr_assert_eq(len, SNAP_REC);
+        cr_assert_eq(((const char *)rec)[SNAP_REC - 1], 'x');
+    }
+    m1 = mallinfo2();
+    per_get = ((double)m1.uordblks - (double)m0.uordblks) / SNAP_GETS;
+    cr_log_info("%.1f bytes held per get of a %d-byte record", per_get, SNAP_REC);
+    cr_assert_lt(per_get, 2.0 * SNAP_REC, "%.1f bytes per get of %d bytes", per_get, SNAP_REC);
+    cr_assert_eq(journal_snapshot_renew(snap), 0);
+    m2 = mallinfo2();
+    cr_assert_lt((double)m2.uordblks - (double)m0.uordblks, 256.0 * 1024, "renew kept %zu bytes",
+                 m2.uordblks - m0.uordblks);
+    journal_snapshot_end(snap);
+    journal_close(j);
+    cr_assert_eq(journal_store_close(s), 0);
+#endif
+}
+
+/* ------------------------------------------------------------------ */
+
+/* Connection errors come from the server's SQLSTATE, not from words in a
+ * message: a role or a database whose name reads like another error is
+ * still that error. */
+Test(pg, connection_errors_follow_the_sqlstate_not_the_words, .timeout = 60)
+{
+    static const struct {
+        const char *param;
+        int rc;
+    } cases[] = {
+        {"user=no_such_journal_role", -EACCES},          /* 28000 */
+        {"user=timeout%20expired", -EACCES},             /* 28000 */
+        {"dbname=Connection%20refused", -ENOENT},        /* 3D000 */
+        {"dbname=too%20many%20clients%20role", -ENOENT}, /* 3D000 */
+    };
+    journal_store *s = NULL;
+    char *url;
+    int rc;
+    require_pg();
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        cr_assert(asprintf(&url, "%s&%s", tu_store(), cases[i].param) > 0);
+        rc = journal_store_open(url, NULL, &s);
+        cr_assert_eq(rc, cases[i].rc, "%s: %s (%s), expected %s", url, journal_strerror(rc), journal_store_errmsg(NULL),
+                     journal_strerror(cases[i].rc));
+        cr_assert_null(s);
+        free(url);
+    }
 }
