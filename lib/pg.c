@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -195,50 +196,16 @@ const char *journal__pg_errmsg(const journal_store *s)
     return s == pg_err_store ? pg_err_msg : "";
 }
 
-/* A connection that could not be made: libpq gives no SQLSTATE, only its
- * message, which carries the system's error text. */
-static int pg_connect_rc(const char *msg)
+/* The contract's code for a SQLSTATE the server sent, or 0 when the
+ * state names no condition of its own (the caller decides then). */
+static int pg_sqlstate_rc(const char *st)
 {
-    static const struct {
-        const char *text;
-        int rc;
-    } map[] = {
-        {"Connection refused", -ECONNREFUSED},
-        {"No such file or directory", -ECONNREFUSED},
-        {"the database system is", -ECONNREFUSED},
-        {"timeout expired", -ETIMEDOUT},
-        {"timed out", -ETIMEDOUT},
-        {"could not translate host name", -EHOSTUNREACH},
-        {"No route to host", -EHOSTUNREACH},
-        {"Network is unreachable", -ENETUNREACH},
-        {"too many clients", JOURNAL_EREADERS},
-        {"remaining connection slots", JOURNAL_EREADERS},
-        {"authentication failed", -EACCES},
-        {"pg_hba.conf", -EACCES},
-        {"permission denied", -EACCES},
-        {"password", -EACCES},
-        {"role", -EACCES},
-        {"database", -ENOENT},
-        {"invalid", -EINVAL},
-        {"out of memory", -ENOMEM},
-    };
-    if (!msg)
-        return -ENOMEM;
-    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
-        if (strstr(msg, map[i].text))
-            return map[i].rc;
-    return -EIO;
-}
-
-/* A failed statement: the SQLSTATE when the server sent one, else the
- * connection's state. */
-static int pg_state_rc(PGconn *pg, const PGresult *r)
-{
-    const char *st = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
     if (!st || strlen(st) != 5)
-        return PQstatus(pg) == CONNECTION_BAD ? -ECONNRESET : -EIO;
+        return 0;
+    if (strcmp(st, "57P03") == 0)
+        return -ECONNREFUSED; /* starting up or shutting down: not accepting */
     if (strncmp(st, "08", 2) == 0 || strncmp(st, "57P0", 4) == 0)
-        return -ECONNRESET; /* connection exception, server shutting down */
+        return -ECONNRESET; /* connection exception, session terminated */
     if (strcmp(st, "57014") == 0)
         return -ECANCELED;
     if (strcmp(st, "53100") == 0)
@@ -247,19 +214,88 @@ static int pg_state_rc(PGconn *pg, const PGresult *r)
         return -ENOMEM;
     if (strcmp(st, "53300") == 0)
         return JOURNAL_EREADERS;
-    if (strncmp(st, "53", 2) == 0 || strncmp(st, "40", 2) == 0)
+    if (strncmp(st, "53", 2) == 0 || strncmp(st, "40", 2) == 0 || strcmp(st, "55P03") == 0)
         return -EAGAIN;
     if (strcmp(st, "42501") == 0 || strncmp(st, "28", 2) == 0)
         return -EACCES;
+    if (strcmp(st, "3D000") == 0)
+        return -ENOENT;
     if (strcmp(st, "25006") == 0)
         return JOURNAL_EREADONLY;
     if (strncmp(st, "54", 2) == 0)
         return -E2BIG;
     /* A schema, table or column missing, a constraint broken: the schema
-     * is not (or no longer) a journal store. */
-    if (strncmp(st, "3F", 2) == 0 || strncmp(st, "42P01", 5) == 0 || strncmp(st, "42703", 5) == 0 ||
+     * is not (or no longer) a journal store. No statement of this file
+     * breaks a constraint because of a concurrent one (each reads the rows
+     * it changes under their lock), so a class 23 error means the tables
+     * hold what the library never writes. */
+    if (strncmp(st, "3F", 2) == 0 || strcmp(st, "42P01") == 0 || strcmp(st, "42703") == 0 ||
         strncmp(st, "23", 2) == 0)
         return JOURNAL_ECORRUPT;
+    return 0;
+}
+
+/* A connection that did not come up. The server's refusal carries a
+ * SQLSTATE, which libpq shows only in its message: the connection is made
+ * with verbose errors, whose server part reads "SEVERITY:  SQLSTATE: ...".
+ * Failures before the server answered carry the system's error text
+ * (strerror() or gai_strerror(), in the current locale): the errno is
+ * recognised by its own text. */
+static int pg_connect_rc(PGconn *pg, int timed_out)
+{
+    static const int errnos[] = {ECONNREFUSED, ENOENT, ETIMEDOUT, EHOSTUNREACH, ENETUNREACH, EACCES, ENOMEM};
+    static const int gai[] = {EAI_NONAME, EAI_AGAIN, EAI_FAIL};
+    const char *msg = pg ? PQerrorMessage(pg) : NULL, *p;
+    char st[6];
+    int rc = 0;
+    if (!msg)
+        return -ENOMEM;
+    if (timed_out)
+        return -ETIMEDOUT;
+    if (PQconnectionNeedsPassword(pg))
+        return -EACCES;
+    /* The last server error in the message (libpq lists one per host). */
+    for (p = strstr(msg, ":  "); p; p = strstr(p + 1, ":  ")) {
+        size_t n = strspn(p + 3, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ");
+        if (n == 5 && p[8] == ':') {
+            memcpy(st, p + 3, 5);
+            st[5] = '\0';
+            rc = pg_sqlstate_rc(st);
+            if (rc == 0)
+                rc = -EIO;
+        }
+    }
+    if (rc != 0)
+        return rc;
+    for (size_t i = 0; i < sizeof errnos / sizeof errnos[0]; i++) {
+        char buf[128];
+        const char *text = strerror_r(errnos[i], buf, sizeof buf);
+        if (strstr(msg, text))
+            return errnos[i] == ENOENT ? -ECONNREFUSED : -errnos[i]; /* ENOENT: no socket file */
+    }
+    for (size_t i = 0; i < sizeof gai / sizeof gai[0]; i++)
+        if (strstr(msg, gai_strerror(gai[i])))
+            return -EHOSTUNREACH;
+    return -EIO;
+}
+
+/* A failed statement: the SQLSTATE when the server sent one, else the
+ * connection's state: broken (closed by the server, reset) or not. */
+static int pg_state_rc(PGconn *pg, const PGresult *r)
+{
+    const char *st = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    int rc = pg_sqlstate_rc(st);
+    if (rc != 0)
+        return rc;
+    if (st && strlen(st) == 5)
+        return -EIO;
+    if (PQstatus(pg) == CONNECTION_BAD || PQsocket(pg) < 0)
+        return -ECONNRESET;
+    {
+        struct pollfd p = {.fd = PQsocket(pg), .events = POLLIN};
+        if (poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR)))
+            return -ECONNRESET;
+    }
     return -EIO;
 }
 
@@ -336,24 +372,76 @@ static int pg_conn_alive(struct pg_conn *c)
     return PQstatus(pg) == CONNECTION_OK && !c->doomed;
 }
 
+/* The connect_timeout of a connection being made, in ms (0: none); like
+ * libpq, at least 2 s. */
+static int64_t pg_connect_timeout(PGconn *pg)
+{
+    PQconninfoOption *opts = PQconninfo(pg);
+    int64_t ms = 0;
+    for (PQconninfoOption *o = opts; o && o->keyword; o++) {
+        if (strcmp(o->keyword, "connect_timeout") == 0 && o->val && *o->val) {
+            ms = strtoll(o->val, NULL, 10) * 1000;
+            ms = ms <= 0 ? 0 : ms < 2000 ? 2000 : ms;
+        }
+    }
+    PQconninfoFree(opts);
+    return ms;
+}
+
+static int64_t pg_now_ms(void);
+
+/*
+ * Connects without blocking in libpq, so that the connection reports the
+ * server's errors verbosely (with their SQLSTATE, see pg_connect_rc()).
+ * connect_timeout is applied here, to each host tried, as libpq does.
+ */
 static int pg_connect(struct pg_store *st, struct pg_conn **out)
 {
     static const char *const keys[] = {"dbname", "fallback_application_name", NULL};
     const char *vals[] = {st->conninfo, "libjournal", NULL};
     struct pg_conn *c = calloc(1, sizeof *c);
-    int rc;
+    PostgresPollingStatusType ps = PGRES_POLLING_WRITING;
+    const char *host = NULL;
+    int64_t timeout, deadline = 0;
+    int rc, timed_out = 0;
     if (!c)
         return -ENOMEM;
-    c->pg = PQconnectdbParams(keys, vals, 1);
+    c->pg = PQconnectStartParams(keys, vals, 1);
     if (!c->pg) {
         rc = -ENOMEM;
         goto out_free;
     }
-    if (PQstatus(c->pg) != CONNECTION_OK) {
-        rc = pg_connect_rc(PQerrorMessage(c->pg));
-        pg_set_err(&st->base, "connect", PQerrorMessage(c->pg));
+    PQsetErrorVerbosity(c->pg, PQERRORS_VERBOSE);
+    timeout = pg_connect_timeout(c->pg);
+    while (PQstatus(c->pg) != CONNECTION_BAD && ps != PGRES_POLLING_OK && ps != PGRES_POLLING_FAILED) {
+        struct pollfd p = {.fd = PQsocket(c->pg), .events = ps == PGRES_POLLING_READING ? POLLIN : POLLOUT};
+        int wait_ms = -1, n;
+        if (timeout > 0) {
+            if (PQhost(c->pg) != host) {
+                host = PQhost(c->pg); /* the next host: its own timeout */
+                deadline = pg_now_ms() + timeout;
+            }
+            wait_ms = (int)(deadline - pg_now_ms());
+            if (wait_ms <= 0) {
+                timed_out = 1;
+                break;
+            }
+        }
+        n = p.fd < 0 ? 1 : poll(&p, 1, wait_ms);
+        if (n < 0 && errno != EINTR) {
+            rc = -errno;
+            pg_set_err(&st->base, "connect", strerror(errno));
+            goto out_finish;
+        }
+        if (n > 0)
+            ps = PQconnectPoll(c->pg);
+    }
+    if (timed_out || PQstatus(c->pg) != CONNECTION_OK) {
+        rc = pg_connect_rc(c->pg, timed_out);
+        pg_set_err(&st->base, "connect", timed_out ? "timeout expired" : PQerrorMessage(c->pg));
         goto out_finish;
     }
+    PQsetErrorVerbosity(c->pg, PQERRORS_DEFAULT);
     PQsetNoticeReceiver(c->pg, pg_on_notice, c);
     if (st->base.flags & JOURNAL_NOSYNC) {
         rc = pg_done(&st->base, c->pg, PQexec(c->pg, "SET synchronous_commit = off"), PGRES_COMMAND_OK);
