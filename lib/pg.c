@@ -56,7 +56,7 @@
  * The prepared statements. %1$s is the quoted schema. Parameters and
  * results travel in binary: int8 as 8 big-endian bytes, bytea as raw bytes.
  */
-enum pg_stmt { S_BOUNDS, S_GET, S_APPEND1, S_APPENDN, S_FIND, S_CREATE, S_TRUNCATE, S_RANGE, S_CHUNK, S_LIST, S_COUNT };
+enum pg_stmt { S_BOUNDS, S_GET, S_APPEND1, S_APPENDN, S_FIND, S_CREATE, S_RANGE, S_CHUNK, S_LIST, S_COUNT };
 
 static const struct {
     const char *sql;
@@ -86,18 +86,6 @@ static const struct {
     [S_CREATE] = {"INSERT INTO %1$s.journals (name) VALUES ($1) ON CONFLICT (name) DO NOTHING RETURNING id",
                   1,
                   {OID_BYTEA}},
-    /* One step of a truncation, in one statement: lock the catalog row,
-     * advance begin by at most $3 towards $2 (only when $2 is within the
-     * bounds), delete the records passed over. Returns the bounds seen
-     * under the lock and the new begin (NULL when nothing was done). */
-    [S_TRUNCATE] = {"WITH c AS (SELECT begin_pos AS b, end_pos AS e FROM %1$s.journals WHERE id = $1 FOR UPDATE), "
-                    "u AS (UPDATE %1$s.journals j SET begin_pos = LEAST($2, c.b + $3) FROM c "
-                    "WHERE j.id = $1 AND $2 > c.b AND $2 <= c.e RETURNING c.b AS ob, j.begin_pos AS nb), "
-                    "d AS (DELETE FROM %1$s.records r USING u WHERE r.journal = $1 AND r.pos >= u.ob "
-                    "AND r.pos < u.nb) "
-                    "SELECT c.b, c.e, u.nb FROM c LEFT JOIN u ON true",
-                    3,
-                    {OID_INT8, OID_INT8, OID_INT8}},
     /* A whole range in one statement, so one snapshot: the bounds on every
      * row, the records only when $2 is at or above begin. The journal's
      * row is one row (id is its key), so a LATERAL join streams the records
@@ -1124,44 +1112,136 @@ out:
     return rc;
 }
 
+/*
+ * Sends sql (maybe several statements) and reads every result, keeping
+ * the first nres in res[] (the caller clears them). Returns the error of
+ * the first statement that failed; PostgreSQL skips the ones after it.
+ * With a deadline (pg_now_ms() time, 0 for none), a statement still
+ * running then is cancelled and the call gives -ETIMEDOUT; the
+ * connection stays usable (outside the transaction when sql opened one,
+ * which is rolled back).
+ */
+static int pg_query(journal_store *s, PGconn *pg, const char *sql, int64_t deadline, PGresult **res, int nres)
+{
+    PGresult *r;
+    int rc = 0, n = 0, cancelled = 0;
+    if (!PQsendQuery(pg, sql))
+        return pg_check(s, pg, NULL, PGRES_COMMAND_OK);
+    for (;;) {
+        while (PQisBusy(pg)) {
+            struct pollfd p = {.fd = PQsocket(pg), .events = POLLIN};
+            int wait_ms = -1, k;
+            if (deadline > 0 && !cancelled) {
+                int64_t left = deadline - pg_now_ms();
+                wait_ms = left > 0 ? (int)left : 0;
+            }
+            k = poll(&p, 1, wait_ms);
+            if (k < 0 && errno != EINTR) {
+                rc = -errno;
+                pg_set_err(s, "poll", strerror(errno));
+                goto out;
+            }
+            if (k == 0 && !cancelled) {
+                PGcancel *cancel = PQgetCancel(pg);
+                char buf[256];
+                if (cancel) {
+                    PQcancel(cancel, buf, sizeof buf);
+                    PQfreeCancel(cancel);
+                }
+                cancelled = 1;
+            }
+            if (k > 0 && !PQconsumeInput(pg)) {
+                rc = pg_check(s, pg, NULL, PGRES_COMMAND_OK);
+                goto out;
+            }
+        }
+        r = PQgetResult(pg);
+        if (!r)
+            break;
+        if (rc == 0 && PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK) {
+            rc = pg_check(s, pg, r, PGRES_COMMAND_OK);
+            continue;
+        }
+        if (n < nres)
+            res[n++] = r;
+        else
+            PQclear(r);
+    }
+    if (cancelled && (rc == 0 || rc == -ECANCELED)) {
+        rc = -ETIMEDOUT;
+        pg_set_err(s, "", "the deadline passed");
+    }
+    if (rc == 0 || PQtransactionStatus(pg) != PQTRANS_INERROR)
+        goto out;
+    if ((r = PQexec(pg, "ROLLBACK")) != NULL)
+        PQclear(r);
+out:
+    if (rc != 0) {
+        while (n > 0)
+            PQclear(res[--n]);
+    }
+    return rc;
+}
+
+/*
+ * One step of a truncation, one transaction in one round trip: lock the
+ * journal's row (which waits for an append holding it and then reads its
+ * newest version), then, in statements that start after the lock was
+ * granted and so see every append committed before it, delete the
+ * records passed over and move begin by at most PG_TRUNCATE_STEP towards
+ * end. Nothing is done when end is outside the locked bounds.
+ */
+static int pg_truncate_step(struct pg_store *st, struct pg_conn *c, int64_t id, int64_t end, int64_t *b, int64_t *e)
+{
+    char sql[1024];
+    PGresult *r = NULL;
+    int rc;
+    snprintf(sql, sizeof sql,
+             "SELECT begin_pos, end_pos FROM %1$s.journals WHERE id = %2$" PRId64 " FOR UPDATE; "
+             "DELETE FROM %1$s.records WHERE journal = %2$" PRId64
+             " AND pos >= (SELECT begin_pos FROM %1$s.journals WHERE id = %2$" PRId64 ") "
+             "AND pos < (SELECT least(%3$" PRId64 ", begin_pos + %4$d) FROM %1$s.journals WHERE id = %2$" PRId64
+             " AND %3$" PRId64 " <= end_pos); "
+             "UPDATE %1$s.journals SET begin_pos = least(%3$" PRId64 ", begin_pos + %4$d) WHERE id = %2$" PRId64
+             " AND %3$" PRId64 " > begin_pos AND %3$" PRId64 " <= end_pos",
+             st->qschema, id, end, PG_TRUNCATE_STEP);
+    rc = pg_query(&st->base, c->pg, sql, 0, &r, 1);
+    if (rc != 0)
+        return rc;
+    if (PQntuples(r) == 1) {
+        *b = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+        *e = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
+    } else {
+        rc = JOURNAL_ECORRUPT;
+        pg_set_err(&st->base, "", "the journal's catalog row is missing");
+    }
+    PQclear(r);
+    return rc;
+}
+
 static int pg_truncate(journal *j, journal_pos end)
 {
     struct pg_store *st = pg_store_of(j->s);
     struct pg_conn *c;
-    char idb[8], endb[8], stepb[8];
-    const char *vals[3] = {idb, endb, stepb};
-    int lens[3] = {8, 8, 8};
     int64_t b, e, nb;
-    PGresult *r;
     int rc;
     if (end > INT64_MAX)
         return JOURNAL_EBEYOND;
     rc = pg_acquire(st, &c);
     if (rc != 0)
         return rc;
-    pg_put64(idb, pg_id(j));
-    pg_put64(endb, (int64_t)end);
-    pg_put64(stepb, PG_TRUNCATE_STEP);
     /* Each step is its own transaction and leaves a valid journal. */
     for (;;) {
-        rc = pg_run(st, c, S_TRUNCATE, vals, lens, &r);
+        rc = pg_truncate_step(st, c, pg_id(j), (int64_t)end, &b, &e);
         if (rc != 0)
             break;
-        if (PQntuples(r) != 1) {
-            PQclear(r);
-            rc = JOURNAL_ECORRUPT;
-            pg_set_err(j->s, j->name, "the journal's catalog row is missing");
-            break;
-        }
-        b = pg_get64(r, 0, 0);
-        e = pg_get64(r, 0, 1);
-        nb = PQgetisnull(r, 0, 2) ? b : pg_get64(r, 0, 2);
-        PQclear(r);
-        journal__count(&j->s->counters.truncated, (uint64_t)(nb - b));
         if ((int64_t)end > e) {
             rc = JOURNAL_EBEYOND;
             break;
         }
+        nb = (int64_t)end < b + PG_TRUNCATE_STEP ? (int64_t)end : b + PG_TRUNCATE_STEP;
+        if (nb > b)
+            journal__count(&j->s->counters.truncated, (uint64_t)(nb - b));
         if (nb >= (int64_t)end)
             break;
     }
