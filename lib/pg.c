@@ -53,7 +53,8 @@
 #define OID_BYTEA_ARRAY 1001
 
 /*
- * The prepared statements. %1$s is the quoted schema. Parameters and
+ * The prepared statements. %1$s is the quoted schema, %2$d its lock key
+ * (pg_lock_key()). Parameters and
  * results travel in binary: int8 as 8 big-endian bytes, bytea as raw bytes.
  */
 enum pg_stmt { S_BOUNDS, S_GET, S_APPEND1, S_APPENDN, S_FIND, S_CREATE, S_RANGE, S_CHUNK, S_LIST, S_COUNT };
@@ -67,19 +68,24 @@ static const struct {
     [S_GET] = {"SELECT data FROM %1$s.records WHERE journal = $1 AND pos = $2", 2, {OID_INT8, OID_INT8}},
     /* The update succeeds only at the current end; the insert and the
      * notification depend on it. One row back means appended. Only
-     * journals with waiters are notified: a notifying commit takes a lock
-     * that serializes it with every other notifying commit of the server. */
+     * journals with waiters are notified (a notifying commit takes a lock
+     * that serializes it with every other notifying commit of the server):
+     * a waiter holds the journal's advisory lock shared for as long as its
+     * session waits, so the append's exclusive try fails then. See
+     * pg_wait() for why no wake-up is lost. */
     [S_APPEND1] = {"WITH u AS (UPDATE %1$s.journals SET end_pos = end_pos + 1 WHERE id = $1 AND end_pos = $2 "
-                   "RETURNING id, end_pos, waiters), "
+                   "RETURNING id, end_pos), "
                    "i AS (INSERT INTO %1$s.records (journal, pos, data) SELECT id, $2, $3 FROM u) "
-                   "SELECT (SELECT pg_notify($4, id || ':' || end_pos) WHERE waiters > 0) FROM u",
+                   "SELECT (SELECT pg_notify($4, id || ':' || end_pos) WHERE NOT pg_try_advisory_xact_lock(%2$d, "
+                   "(id %% 2147483648)::int4)) FROM u",
                    4,
                    {OID_INT8, OID_INT8, OID_BYTEA, OID_TEXT}},
     [S_APPENDN] = {"WITH u AS (UPDATE %1$s.journals SET end_pos = end_pos + $3 WHERE id = $1 AND end_pos = $2 "
-                   "RETURNING id, end_pos, waiters), "
+                   "RETURNING id, end_pos), "
                    "i AS (INSERT INTO %1$s.records (journal, pos, data) SELECT u.id, $2 + t.o - 1, t.d "
                    "FROM u, unnest($4::bytea[]) WITH ORDINALITY AS t(d, o)) "
-                   "SELECT (SELECT pg_notify($5, id || ':' || end_pos) WHERE waiters > 0) FROM u",
+                   "SELECT (SELECT pg_notify($5, id || ':' || end_pos) WHERE NOT pg_try_advisory_xact_lock(%2$d, "
+                   "(id %% 2147483648)::int4)) FROM u",
                    5,
                    {OID_INT8, OID_INT8, OID_INT8, OID_BYTEA_ARRAY, OID_TEXT}},
     [S_FIND] = {"SELECT id FROM %1$s.journals WHERE name = $1", 1, {OID_BYTEA}},
@@ -127,6 +133,7 @@ struct pg_store {
     char *conninfo;                  /* the URL without journal_schema */
     char schema[PG_SCHEMA_MAX + 1];  /* also the notification channel */
     char qschema[PG_SCHEMA_MAX + 3]; /* double-quoted */
+    int32_t lockkey;                 /* first half of its journals' advisory locks */
     char *sql[S_COUNT];
     pthread_mutex_t mu; /* guards idle, nidle */
     struct pg_conn *idle;
@@ -159,6 +166,13 @@ static struct pg_store *pg_store_of(journal_store *s)
 static int64_t pg_id(journal *j)
 {
     return ((struct pg_journal *)j)->id;
+}
+
+static int64_t pg_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* ------------------------------------------------------------------ */
@@ -376,8 +390,6 @@ static int64_t pg_connect_timeout(PGconn *pg)
     return ms;
 }
 
-static int64_t pg_now_ms(void);
-
 /*
  * Connects without blocking in libpq, so that the connection reports the
  * server's errors verbosely (with their SQLSTATE, see pg_connect_rc()).
@@ -538,6 +550,19 @@ static void pg_put64(char *p, int64_t v)
 static int64_t pg_get64(const PGresult *r, int row, int col)
 {
     return (int64_t)journal__get_be64((const unsigned char *)PQgetvalue(r, row, col));
+}
+
+/* The first key of the advisory locks of a store's journals (the
+ * second is the journal's id): FNV-1a of the schema's name. Two stores
+ * whose keys collide only make each other's appends notify needlessly. */
+static int32_t pg_lock_key(const char *schema)
+{
+    uint32_t h = 2166136261u;
+    for (const char *p = "libjournal:"; *p; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    for (const char *p = schema; *p; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    return (int32_t)h;
 }
 
 /* ------------------------------------------------------------------ */
@@ -743,8 +768,9 @@ int journal__pg_open(const char *url, const journal_options *opts, journal_store
     }
     PQconninfoFree(parsed);
     snprintf(st->qschema, sizeof st->qschema, "\"%s\"", st->schema);
+    st->lockkey = pg_lock_key(st->schema);
     for (int k = 0; k < S_COUNT; k++) {
-        if (asprintf(&st->sql[k], pg_stmts[k].sql, st->qschema) < 0) {
+        if (asprintf(&st->sql[k], pg_stmts[k].sql, st->qschema, st->lockkey) < 0) {
             st->sql[k] = NULL;
             rc = -ENOMEM;
             goto out_free;
@@ -1252,23 +1278,24 @@ static int pg_truncate(journal *j, journal_pos end)
 /* ------------------------------------------------------------------ */
 /* journal_wait()                                                       */
 
-static int64_t pg_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /*
- * LISTEN, count this waiter in the journal's row and read the end, in one
- * transaction and one round trip. An append that commits before it is
- * seen in the end read; one that commits after it finds waiters > 0 and
- * notifies (the row lock orders the two), so no wake-up is lost. Then
- * sleep in poll() on the connection's socket. Each notification carries
- * "id:end" of the append that sent it, so waking needs no query. The
- * count is bookkeeping, committed without waiting for the disk: if a
- * waiter dies before taking itself off, appends to that journal just
- * keep notifying.
+ * A waiter takes its journal's advisory lock shared, for its session,
+ * LISTENs and commits, then reads the end: one round trip. An append
+ * tries the same lock exclusively, for its transaction, and notifies
+ * unless it got it. No wake-up is lost: an append that got the lock holds
+ * it until it commits, so a waiter taking the lock meanwhile is granted it
+ * only after that commit, and its read of the end sees the append; an
+ * append that did not get it commits after the waiter's LISTEN (which
+ * committed before the waiter read the end, or the read would have seen
+ * the append) and so notifies it. Each notification carries "id:end" of
+ * the append that sent it, so waking needs no query.
+ *
+ * Nothing outlives the waiter: the lock is its session's, released when
+ * the wait ends and by the server when the session dies (killed, server
+ * restarted), so appends stop notifying as soon as the last waiter of the
+ * journal is gone. Every statement is bounded by the caller's deadline
+ * (pg_query() cancels it); the wait itself sleeps in poll().
  */
 static int pg_wait(journal *j, journal_pos pos, int timeout_ms)
 {
@@ -1278,33 +1305,32 @@ static int pg_wait(journal *j, journal_pos pos, int timeout_ms)
     int64_t deadline = timeout_ms > 0 ? pg_now_ms() + timeout_ms : 0;
     size_t plen;
     journal_pos b, e = 0;
-    PGresult *r;
-    int counted = 0, rc = pg_acquire(st, &c);
+    PGresult *r[5] = {NULL};
+    int rc = pg_acquire(st, &c), clean;
     if (rc != 0)
         return rc;
     if (timeout_ms == 0) {
         rc = pg_bounds_on(st, c, pg_id(j), &b, &e);
         if (rc == 0 && e <= pos)
             rc = -ETIMEDOUT;
-        goto out_release;
+        pg_release(st, c);
+        return rc;
     }
     snprintf(prefix, sizeof prefix, "%" PRId64 ":", pg_id(j));
     plen = strlen(prefix);
     snprintf(sql, sizeof sql,
-             "LISTEN %1$s; SET LOCAL synchronous_commit = off; "
-             "UPDATE %1$s.journals SET waiters = waiters + 1 WHERE id = %2$" PRId64 " RETURNING end_pos",
-             st->qschema, pg_id(j));
-    rc = pg_exec(j->s, c->pg, sql, PGRES_TUPLES_OK, &r);
-    if (rc != 0)
-        goto out_unlisten;
-    counted = PQntuples(r) == 1;
-    if (counted) {
-        e = strtoull(PQgetvalue(r, 0, 0), NULL, 10);
-    } else {
+             "BEGIN; SELECT pg_advisory_lock_shared(%2$d, %3$d); LISTEN %1$s; COMMIT; "
+             "SELECT end_pos FROM %1$s.journals WHERE id = %4$" PRId64,
+             st->qschema, st->lockkey, (int32_t)(pg_id(j) % 2147483648), pg_id(j));
+    rc = pg_query(j->s, c->pg, sql, deadline, r, 5);
+    if (rc == 0 && PQntuples(r[4]) == 1) {
+        e = strtoull(PQgetvalue(r[4], 0, 0), NULL, 10);
+    } else if (rc == 0) {
         rc = JOURNAL_ECORRUPT;
         pg_set_err(j->s, j->name, "the journal's catalog row is missing");
     }
-    PQclear(r);
+    for (int i = 0; i < 5; i++)
+        PQclear(r[i]);
     while (rc == 0 && e <= pos) {
         struct pollfd p = {.fd = PQsocket(c->pg), .events = POLLIN};
         PGnotify *n;
@@ -1318,6 +1344,11 @@ static int pg_wait(journal *j, journal_pos pos, int timeout_ms)
         }
         if (e > pos)
             break;
+        if (c->doomed) {
+            rc = -ECONNRESET; /* the server said it closes the session */
+            pg_set_err(j->s, j->name, "the server terminated the waiting session");
+            break;
+        }
         if (timeout_ms > 0) {
             int64_t left = deadline - pg_now_ms();
             if (left <= 0) {
@@ -1331,15 +1362,14 @@ static int pg_wait(journal *j, journal_pos pos, int timeout_ms)
         else if (p.revents && !PQconsumeInput(c->pg))
             rc = pg_check(j->s, c->pg, NULL, PGRES_COMMAND_OK);
     }
-out_unlisten:
-    snprintf(sql, sizeof sql,
-             "UNLISTEN *; SET LOCAL synchronous_commit = off; "
-             "UPDATE %1$s.journals SET waiters = greatest(waiters - 1, 0) WHERE id = %2$" PRId64,
-             st->qschema, pg_id(j));
-    if (PQstatus(c->pg) == CONNECTION_OK)
-        PQclear(PQexec(c->pg, counted ? sql : "UNLISTEN *"));
-out_release:
-    pg_release(st, c);
+    /* A connection that may still hold the lock never goes back to the
+     * pool: closing it releases the lock. */
+    clean = !c->doomed && PQstatus(c->pg) == CONNECTION_OK &&
+            pg_query(j->s, c->pg, "UNLISTEN *; SELECT pg_advisory_unlock_all()", 0, NULL, 0) == 0;
+    if (clean)
+        pg_release(st, c);
+    else
+        pg_conn_free(j->s, c);
     return rc;
 }
 
