@@ -1684,13 +1684,15 @@ static int pg_check_fn(struct pg_store *st, struct pg_conn *c, void *arg)
              "count(r.pos) FILTER (WHERE r.pos < j.begin_pos OR r.pos >= j.end_pos) "
              "FROM %1$s.journals j LEFT JOIN %1$s.records r ON r.journal = j.id GROUP BY j.id ORDER BY j.name",
              st->qschema);
-    rc = pg_exec(&st->base, c->pg, sql, PGRES_TUPLES_OK, &r);
+    /* In binary, so that names come as their bytes (libpq ends each value
+     * with a NUL), not hex-escaped. */
+    r = PQexecParams(c->pg, sql, 0, NULL, NULL, NULL, NULL, 1);
+    rc = pg_check(&st->base, c->pg, r, PGRES_TUPLES_OK);
     if (rc != 0)
         return rc;
     for (int i = 0; i < PQntuples(r); i++) {
         const char *name = PQgetvalue(r, i, 0);
-        long long b = strtoll(PQgetvalue(r, i, 1), NULL, 10), e = strtoll(PQgetvalue(r, i, 2), NULL, 10);
-        long long in = strtoll(PQgetvalue(r, i, 3), NULL, 10), out = strtoll(PQgetvalue(r, i, 4), NULL, 10);
+        long long b = pg_get64(r, i, 1), e = pg_get64(r, i, 2), in = pg_get64(r, i, 3), out = pg_get64(r, i, 4);
         if (b < 0 || b > e) {
             snprintf(msg, sizeof msg, "bounds out of order: begin %lld, end %lld", b, e);
             pg_problem(a, name, msg);
