@@ -45,6 +45,7 @@
 #define PG_CHUNK 256                  /* records per query in snapshot ranges */
 #define PG_DRAIN_MAX 1024             /* rows read rather than cancelled */
 #define PG_FIELD_MAX ((1u << 30) - 1) /* PostgreSQL's limit for one value */
+#define PG_ARENA_BLOCK 65536          /* bytes of a snapshot's arena block */
 
 /* Type OIDs of the parameters (pg_type.h is a server header). */
 #define OID_INT8 20
@@ -145,15 +146,23 @@ struct pg_journal {
     int64_t id;
 };
 
+/* Memory that snapshot gets copy records into, freed or reused at renew
+ * or end: blocks of PG_ARENA_BLOCK bytes (a larger record gets a block of
+ * its own), each record at an 8-byte boundary. */
+struct pg_block {
+    struct pg_block *next;
+    size_t size, used;
+    _Alignas(8) unsigned char data[];
+};
+
 /* A snapshot is an open REPEATABLE READ transaction on a connection of
- * its own. The results of its gets are kept until renew or end, since the
- * pointers handed out point into them. */
+ * its own. Its gets copy records into its arena, since the pointers
+ * handed out must stay valid until renew or end. */
 struct pg_snapshot {
     struct journal_snapshot base;
     struct pg_conn *c; /* NULL once a failed renew made it unusable */
     journal_pos begin, end;
-    PGresult **res;
-    size_t nres, cap;
+    struct pg_block *arena; /* the block in use first */
 };
 
 static const struct journal__ops pg_ops;
@@ -231,8 +240,7 @@ static int pg_sqlstate_rc(const char *st)
      * breaks a constraint because of a concurrent one (each reads the rows
      * it changes under their lock), so a class 23 error means the tables
      * hold what the library never writes. */
-    if (strncmp(st, "3F", 2) == 0 || strcmp(st, "42P01") == 0 || strcmp(st, "42703") == 0 ||
-        strncmp(st, "23", 2) == 0)
+    if (strncmp(st, "3F", 2) == 0 || strcmp(st, "42P01") == 0 || strcmp(st, "42703") == 0 || strncmp(st, "23", 2) == 0)
         return JOURNAL_ECORRUPT;
     return 0;
 }
@@ -1278,7 +1286,6 @@ static int pg_truncate(journal *j, journal_pos end)
 /* ------------------------------------------------------------------ */
 /* journal_wait()                                                       */
 
-
 /*
  * A waiter takes its journal's advisory lock shared, for its session,
  * LISTENs and commits, then reads the end: one round trip. An append
@@ -1376,11 +1383,49 @@ static int pg_wait(journal *j, journal_pos pos, int timeout_ms)
 /* ------------------------------------------------------------------ */
 /* Snapshots                                                            */
 
-static void pg_snap_clear(struct pg_snapshot *sn)
+/* Frees the arena's blocks; with keep, keeps one block of the usual size
+ * (emptied) for the gets after a renew. */
+static void pg_snap_clear(struct pg_snapshot *sn, int keep)
 {
-    for (size_t i = 0; i < sn->nres; i++)
-        PQclear(sn->res[i]);
-    sn->nres = 0;
+    struct pg_block *b = sn->arena, *kept = NULL;
+    while (b) {
+        struct pg_block *next = b->next;
+        if (keep && !kept && b->size == PG_ARENA_BLOCK) {
+            kept = b;
+            kept->used = 0;
+            kept->next = NULL;
+        } else {
+            free(b);
+        }
+        b = next;
+    }
+    sn->arena = kept;
+}
+
+/* n bytes of the arena, valid until pg_snap_clear(). */
+static void *pg_snap_alloc(struct pg_snapshot *sn, size_t n)
+{
+    struct pg_block *b = sn->arena;
+    size_t need = (n + 7) & ~(size_t)7;
+    if (!b || b->size - b->used < need) {
+        size_t size = need > PG_ARENA_BLOCK ? need : PG_ARENA_BLOCK;
+        b = malloc(sizeof *b + size);
+        if (!b)
+            return NULL;
+        b->size = size;
+        b->used = 0;
+        /* A record's own block goes behind the one in use, which keeps
+         * its room for the next small records. */
+        if (size > PG_ARENA_BLOCK && sn->arena) {
+            b->next = sn->arena->next;
+            sn->arena->next = b;
+        } else {
+            b->next = sn->arena;
+            sn->arena = b;
+        }
+    }
+    b->used += need;
+    return b->data + b->used - need;
 }
 
 /* Starts the snapshot's transaction and reads its bounds, in one round
@@ -1453,19 +1498,13 @@ static int pg_snap_get(journal_snapshot *snap, journal_pos pos, const void **rec
     const char *vals[2] = {idb, posb};
     int lens[2] = {8, 8};
     PGresult *r;
+    void *copy;
+    size_t n;
     int rc;
     if (!sn->c)
         return -EINVAL;
     if (pos < sn->begin || pos >= sn->end)
         return JOURNAL_ENOTFOUND;
-    if (sn->nres == sn->cap) {
-        size_t cap = sn->cap ? 2 * sn->cap : 16;
-        PGresult **res = realloc(sn->res, cap * sizeof *res);
-        if (!res)
-            return -ENOMEM;
-        sn->res = res;
-        sn->cap = cap;
-    }
     pg_put64(idb, pg_id(j));
     pg_put64(posb, (int64_t)pos);
     rc = pg_run(st, sn->c, S_GET, vals, lens, &r);
@@ -1476,10 +1515,17 @@ static int pg_snap_get(journal_snapshot *snap, journal_pos pos, const void **rec
         pg_set_err(j->s, j->name, "a record is missing within the bounds");
         return JOURNAL_ECORRUPT;
     }
-    sn->res[sn->nres++] = r;
-    *rec = PQgetvalue(r, 0, 0);
-    *len = (size_t)PQgetlength(r, 0, 0);
-    return 0;
+    n = (size_t)PQgetlength(r, 0, 0);
+    copy = pg_snap_alloc(sn, n);
+    if (copy) {
+        memcpy(copy, PQgetvalue(r, 0, 0), n);
+        *rec = copy;
+        *len = n;
+    } else {
+        rc = -ENOMEM;
+    }
+    PQclear(r);
+    return rc;
 }
 
 /* Inside the snapshot's transaction, in chunks: each query sees the same
@@ -1533,7 +1579,7 @@ static int pg_snap_renew(journal_snapshot *snap)
     int rc;
     if (!sn->c)
         return -EINVAL;
-    pg_snap_clear(sn);
+    pg_snap_clear(sn, 1);
     rc = pg_snap_start(sn, "ROLLBACK; ");
     if (rc != 0) {
         pg_conn_free(&st->base, sn->c);
@@ -1546,8 +1592,7 @@ static void pg_snap_end(journal_snapshot *snap)
 {
     struct pg_snapshot *sn = (struct pg_snapshot *)snap;
     journal_store *s = snap->j->s;
-    pg_snap_clear(sn);
-    free(sn->res);
+    pg_snap_clear(sn, 0);
     if (sn->c && !journal__forked(s)) {
         PQclear(PQexec(sn->c->pg, "ROLLBACK"));
         pg_release(pg_store_of(s), sn->c);
