@@ -40,7 +40,8 @@
 #define PG_SCHEMA_PARAM "journal_schema"
 #define PG_SCHEMA_DEFAULT "journal"
 #define PG_SCHEMA_MAX 63              /* NAMEDATALEN - 1 */
-#define PG_IDLE_MAX 8                 /* idle connections kept per store */
+#define PG_IDLE_MAX 32                /* idle connections kept per store */
+#define PG_IDLE_MS 60000              /* an idle connection unused this long is closed */
 #define PG_TRUNCATE_STEP 8192         /* records removed per transaction */
 #define PG_CHUNK 256                  /* records per query in snapshot ranges */
 #define PG_DRAIN_MAX 1024             /* rows read rather than cancelled */
@@ -124,8 +125,9 @@ static const char pg_ddl[] =
 
 struct pg_conn {
     PGconn *pg;
-    unsigned prepared; /* bit k: pg_stmts[k] is prepared on this connection */
-    int doomed;        /* the server announced it is closing the connection */
+    unsigned prepared;  /* bit k: pg_stmts[k] is prepared on this connection */
+    int doomed;         /* the server announced it is closing the connection */
+    int64_t idle_since; /* pg_now_ms() when it went back to the pool */
     struct pg_conn *next;
 };
 
@@ -489,22 +491,43 @@ static int pg_acquire(struct pg_store *st, struct pg_conn **out)
 }
 
 /* Gives a connection back: kept when it is healthy, outside any
- * transaction and the pool has room; closed otherwise. */
+ * transaction and the pool has room; closed otherwise. The pool is a
+ * stack, most recently used first, so it grows to the number of calls
+ * running at once (up to PG_IDLE_MAX) and the connections a burst left
+ * behind sink to its bottom, where they are closed once unused for
+ * PG_IDLE_MS. */
 static void pg_release(struct pg_store *st, struct pg_conn *c)
 {
+    struct pg_conn *stale = NULL;
     if (!c)
         return;
     if (PQstatus(c->pg) == CONNECTION_OK && PQtransactionStatus(c->pg) == PQTRANS_IDLE) {
+        int64_t now = pg_now_ms();
         pthread_mutex_lock(&st->mu);
         if (st->nidle < PG_IDLE_MAX) {
+            c->idle_since = now;
             c->next = st->idle;
             st->idle = c;
             st->nidle++;
             c = NULL;
+            for (struct pg_conn **p = &st->idle; *p; p = &(*p)->next) {
+                if (now - (*p)->idle_since > PG_IDLE_MS) {
+                    stale = *p;
+                    *p = NULL;
+                    break;
+                }
+            }
+            for (struct pg_conn *k = stale; k; k = k->next)
+                st->nidle--;
         }
         pthread_mutex_unlock(&st->mu);
     }
     pg_conn_free(&st->base, c);
+    while (stale) {
+        c = stale->next;
+        pg_conn_free(&st->base, stale);
+        stale = c;
+    }
 }
 
 static int pg_prepare(struct pg_store *st, struct pg_conn *c, enum pg_stmt k)

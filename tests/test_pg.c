@@ -1039,3 +1039,57 @@ Test(pg, connection_errors_follow_the_sqlstate_not_the_words, .timeout = 60)
         free(url);
     }
 }
+
+/* ------------------------------------------------------------------ */
+
+enum { POOL_BURST_N = 16 };
+
+/* The pids of appname's sessions inside a transaction, in order. */
+static char *snapshot_pids(PGconn *pg, const char *appname)
+{
+    char sql[256], *out;
+    PGresult *r;
+    snprintf(sql, sizeof sql,
+             "SELECT count(*), string_agg(pid::text, ',' ORDER BY pid) FROM pg_stat_activity "
+             "WHERE application_name = '%s' AND state = 'idle in transaction'",
+             appname);
+    r = PQexec(pg, sql);
+    cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s", PQresultErrorMessage(r));
+    cr_assert_eq(atoi(PQgetvalue(r, 0, 0)), POOL_BURST_N, "%s snapshots open", PQgetvalue(r, 0, 0));
+    out = strdup(PQgetvalue(r, 0, 1));
+    PQclear(r);
+    return out;
+}
+
+/* After 16 calls at once (snapshots here, each on a connection of its
+ * own), the pool keeps the 16 connections for the next burst instead of
+ * closing all but 8: the second burst runs on the same sessions. */
+Test(pg, the_pool_keeps_as_many_connections_as_ran_at_once, .timeout = 60)
+{
+    char *url, appname[64], *pids[2];
+    journal_store *s;
+    journal *j;
+    journal_snapshot *snap[POOL_BURST_N];
+    PGconn *pg;
+    require_pg();
+    snprintf(appname, sizeof appname, "jpool%ld", (long)getpid());
+    cr_assert(asprintf(&url, "%s&application_name=%s", tu_store(), appname) > 0);
+    s = tu_open_store(url, 0);
+    j = tu_open_journal(s, "j");
+    append_str(j, 0, "r0");
+    pg = admin();
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < POOL_BURST_N; i++)
+            cr_assert_eq(journal_snapshot_begin(j, &snap[i]), 0);
+        pids[round] = snapshot_pids(pg, appname);
+        for (int i = 0; i < POOL_BURST_N; i++)
+            journal_snapshot_end(snap[i]);
+    }
+    cr_assert_str_eq(pids[1], pids[0], "the second burst needed new connections");
+    free(pids[0]);
+    free(pids[1]);
+    PQfinish(pg);
+    journal_close(j);
+    cr_assert_eq(journal_store_close(s), 0);
+    free(url);
+}
