@@ -280,7 +280,7 @@ static void *kill_writer(void *arg)
         }
         if (rc == 0) {
             k->at[k->nacks++] = end;
-        } else if (rc == -ECONNRESET || rc == -EIO) {
+        } else if (rc == -ECONNRESET) {
             k->nfailed++;
         } else {
             k->other_rc = rc;
@@ -372,6 +372,39 @@ Test(pg, a_connection_killed_mid_transaction_loses_nothing_acknowledged, .timeou
 
 /* ------------------------------------------------------------------ */
 
+struct waiter {
+    journal *j;
+    journal_pos pos;
+    int timeout_ms;
+    int rc;
+};
+
+static void *wait_thread(void *arg)
+{
+    struct waiter *w = arg;
+    w->rc = journal_wait(w->j, w->pos, w->timeout_ms);
+    return NULL;
+}
+
+/* The pid of the session named appname that sits idle after a LISTEN,
+ * i.e. a journal_wait() asleep; 0 while there is none. */
+static int listening_pid(PGconn *pg, const char *appname)
+{
+    char sql[256];
+    PGresult *r;
+    int pid = 0;
+    snprintf(sql, sizeof sql,
+             "SELECT pid FROM pg_stat_activity WHERE application_name = '%s' AND state = 'idle' "
+             "AND query LIKE '%%LISTEN%%'",
+             appname);
+    r = PQexec(pg, sql);
+    cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s", PQresultErrorMessage(r));
+    if (PQntuples(r) > 0)
+        pid = atoi(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return pid;
+}
+
 /* A private server for the tests that stop it, so that the tests running
  * beside them keep theirs. Its directory must be short (Unix socket
  * paths) and reachable by the postgres user, unlike tu_dir(). It is
@@ -432,16 +465,31 @@ Test(pg_server, calls_fail_clearly_while_the_server_is_down_and_work_again_after
     const void *rec;
     size_t len;
     journal_pos end = 0;
+    struct waiter w;
+    pthread_t t;
+    PGconn *pg;
     require_pg();
     base = private_server();
-    cr_assert(asprintf(&url, "%s&journal_schema=restart", base) > 0);
+    cr_assert(asprintf(&url, "%s&journal_schema=restart&application_name=jrestart", base) > 0);
     s = tu_open_store(url, 0);
     j = tu_open_journal(s, "j");
     for (journal_pos i = 0; i < 10; i++)
         append_str(j, i, "before");
     cr_assert_eq(journal_snapshot_begin(j, &snap), 0);
+    /* A wait asleep when the server shuts down: its session is ended by
+     * the server, which is -ECONNRESET. */
+    w = (struct waiter){.j = j, .pos = 100, .timeout_ms = -1};
+    cr_assert_eq(pthread_create(&t, NULL, wait_thread, &w), 0);
+    pg = PQconnectdb(base);
+    cr_assert_eq(PQstatus(pg), CONNECTION_OK, "%s", PQerrorMessage(pg));
+    for (int tries = 0; tries < 2000 && listening_pid(pg, "jrestart") == 0; tries++)
+        usleep(5000);
+    cr_assert_neq(listening_pid(pg, "jrestart"), 0, "the waiter never started listening");
+    PQfinish(pg);
 
     run_server_script("stop", NULL);
+    pthread_join(t, NULL);
+    cr_assert_eq(w.rc, -ECONNRESET, "wait during shutdown: %s", journal_strerror(w.rc));
     cr_assert_eq(journal_bounds(j, NULL, &end), -ECONNREFUSED);
     cr_assert_neq(strstr(journal_store_errmsg(s), "connect"), NULL, "message: %s", journal_store_errmsg(s));
     cr_assert_eq(journal_append(j, 10, "x", 1), -ECONNREFUSED);
@@ -772,39 +820,6 @@ Test(pg, truncation_racing_appends_gives_only_0_or_ebeyond, .timeout = 120)
 }
 
 /* ------------------------------------------------------------------ */
-
-struct waiter {
-    journal *j;
-    journal_pos pos;
-    int timeout_ms;
-    int rc;
-};
-
-static void *wait_thread(void *arg)
-{
-    struct waiter *w = arg;
-    w->rc = journal_wait(w->j, w->pos, w->timeout_ms);
-    return NULL;
-}
-
-/* The pid of the session named appname that sits idle after a LISTEN,
- * i.e. a journal_wait() asleep; 0 while there is none. */
-static int listening_pid(PGconn *pg, const char *appname)
-{
-    char sql[256];
-    PGresult *r;
-    int pid = 0;
-    snprintf(sql, sizeof sql,
-             "SELECT pid FROM pg_stat_activity WHERE application_name = '%s' AND state = 'idle' "
-             "AND query LIKE '%%LISTEN%%'",
-             appname);
-    r = PQexec(pg, sql);
-    cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s", PQresultErrorMessage(r));
-    if (PQntuples(r) > 0)
-        pid = atoi(PQgetvalue(r, 0, 0));
-    PQclear(r);
-    return pid;
-}
 
 /* Notifications the admin session has received (after a round trip, so
  * that everything committed before is delivered). */
