@@ -127,6 +127,7 @@ struct pg_conn {
     PGconn *pg;
     unsigned prepared;  /* bit k: pg_stmts[k] is prepared on this connection */
     int doomed;         /* the server announced it is closing the connection */
+    int pending;        /* results of a query sent by journal_wait() are unread */
     int64_t idle_since; /* pg_now_ms() when it went back to the pool */
     struct pg_conn *next;
 };
@@ -373,6 +374,19 @@ static int pg_conn_alive(struct pg_conn *c)
     PGconn *pg = c->pg;
     struct pollfd p = {.fd = PQsocket(pg), .events = POLLIN};
     PGnotify *n;
+    PGresult *r;
+    /* A journal_wait() left its clean-up running: it must have worked. */
+    for (int bad = 0; c->pending;) {
+        r = PQgetResult(pg);
+        if (!r) {
+            c->pending = 0;
+            if (bad)
+                return 0;
+            break;
+        }
+        bad |= PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK;
+        PQclear(r);
+    }
     if (PQstatus(pg) != CONNECTION_OK || PQtransactionStatus(pg) != PQTRANS_IDLE)
         return 0;
     if (poll(&p, 1, 0) > 0 && !PQconsumeInput(pg))
@@ -501,7 +515,7 @@ static void pg_release(struct pg_store *st, struct pg_conn *c)
     struct pg_conn *stale = NULL;
     if (!c)
         return;
-    if (PQstatus(c->pg) == CONNECTION_OK && PQtransactionStatus(c->pg) == PQTRANS_IDLE) {
+    if (PQstatus(c->pg) == CONNECTION_OK && (PQtransactionStatus(c->pg) == PQTRANS_IDLE || c->pending)) {
         int64_t now = pg_now_ms();
         pthread_mutex_lock(&st->mu);
         if (st->nidle < PG_IDLE_MAX) {
@@ -1392,10 +1406,13 @@ static int pg_wait(journal *j, journal_pos pos, int timeout_ms)
         else if (p.revents && !PQconsumeInput(c->pg))
             rc = pg_check(j->s, c->pg, NULL, PGRES_COMMAND_OK);
     }
-    /* A connection that may still hold the lock never goes back to the
-     * pool: closing it releases the lock. */
-    clean = !c->doomed && PQstatus(c->pg) == CONNECTION_OK &&
-            pg_query(j->s, c->pg, "UNLISTEN *; SELECT pg_advisory_unlock_all()", 0, NULL, 0) == 0;
+    /* The clean-up is sent, not waited for: the server runs it at once,
+     * and the next taker of the connection reads its results (a failure
+     * closes the connection, which releases the lock). A connection that
+     * cannot take it never goes back to the pool. */
+    clean = !c->doomed && PQstatus(c->pg) == CONNECTION_OK && PQtransactionStatus(c->pg) == PQTRANS_IDLE &&
+            PQsendQuery(c->pg, "UNLISTEN *; SELECT pg_advisory_unlock_all()");
+    c->pending = clean;
     if (clean)
         pg_release(st, c);
     else
