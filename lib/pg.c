@@ -1249,7 +1249,7 @@ static int pg_query(journal_store *s, PGconn *pg, const char *sql, int64_t deadl
 out:
     if (rc != 0) {
         while (n > 0)
-            PQclear(res[--n]);
+            PQclear(res[--n]), res[n] = NULL;
     }
     return rc;
 }

@@ -938,6 +938,43 @@ Test(pg, a_wait_returns_at_its_timeout_while_the_row_is_locked, .timeout = 60)
     cr_assert_eq(journal_store_close(s), 0);
 }
 
+/* Every statement of a wait is bounded by its deadline, also one that
+ * waits for a lock (here the whole journals table, locked by another
+ * session): it is cancelled, the wait returns -ETIMEDOUT, and the
+ * connection serves the next call. */
+Test(pg, a_wait_returns_at_its_timeout_while_the_table_is_locked, .timeout = 60)
+{
+    const char *url;
+    journal_store *s;
+    journal *j;
+    struct locker l;
+    pthread_t t;
+    char sql[256];
+    int64_t t0, took;
+    int rc;
+    require_pg();
+    url = tu_store();
+    s = tu_open_store(url, 0);
+    j = tu_open_journal(s, "j");
+    append_str(j, 0, "r0");
+    l = (struct locker){.pg = admin(), .hold_ms = 5000};
+    snprintf(sql, sizeof sql, "BEGIN; LOCK TABLE \"%s\".journals IN ACCESS EXCLUSIVE MODE", schema_of(url));
+    admin_exec(l.pg, sql);
+    cr_assert_eq(pthread_create(&t, NULL, release_later, &l), 0);
+    t0 = now_ms();
+    rc = journal_wait(j, 5, 200);
+    took = now_ms() - t0;
+    pthread_join(t, NULL);
+    cr_assert_eq(rc, -ETIMEDOUT, "wait: %s", journal_strerror(rc));
+    cr_assert_lt(took, 2000, "a 200 ms wait took %lld ms", (long long)took);
+    cr_assert_eq(journal_wait(j, 0, 1000), 0);
+    append_str(j, 1, "r1");
+    assert_bounds(j, 0, 2);
+    PQfinish(l.pg);
+    journal_close(j);
+    cr_assert_eq(journal_store_close(s), 0);
+}
+
 /* ------------------------------------------------------------------ */
 
 static const char odd_name[] = "it's \xc3\xa9t\xc3\xa9 \xff\x01";
