@@ -11,14 +11,21 @@
  * whose expected end no longer matches updates nothing (the optimistic
  * check and the write are one statement).
  *
- * Connections: a store keeps a small pool of idle connections; each call
- * takes one (connecting when the pool is empty, or when the pooled one
- * died, e.g. after a server restart) and gives it back. A snapshot and a
- * running journal_wait() hold one connection for their whole life. Every
- * statement is prepared once per connection.
+ * Connections: a store keeps a pool of idle connections, as many as calls
+ * ran at once (up to PG_IDLE_MAX); each call takes one (connecting when the
+ * pool is empty, or when the pooled one died, e.g. after a server restart)
+ * and gives it back. A snapshot and a running journal_wait() hold one
+ * connection for their whole life. Every statement is prepared once per
+ * connection.
  *
- * journal_wait() listens on a channel named after the schema; every append
- * notifies it with the journal's id, in the append's own transaction.
+ * journal_wait() listens on a channel named after the schema while it
+ * holds its journal's advisory lock for its session; an append notifies
+ * the channel with the journal's id, in its own transaction, when that
+ * lock is held (see pg_wait()).
+ *
+ * Errors: the SQLSTATE of the server, the connection's state and the
+ * system's errno decide the code (pg_sqlstate_rc(), pg_connect_rc()),
+ * never words of a message.
  */
 #define _GNU_SOURCE /* asprintf() */
 #include <errno.h>
