@@ -1913,7 +1913,6 @@ static int pg_store_copy(journal_store *s, const char *dest, unsigned flags)
     if (rc != 0)
         goto out_dst;
     snprintf(sql, sizeof sql,
-             "UPDATE %1$s.journals SET waiters = 0; "
              "SELECT setval(pg_get_serial_sequence('%1$s.journals', 'id'), coalesce(max(id), 0) + 1, false) "
              "FROM %1$s.journals",
              dst->qschema);
