@@ -979,13 +979,13 @@ Test(pg, a_wait_returns_at_its_timeout_while_the_table_is_locked, .timeout = 60)
 
 static const char odd_name[] = "it's \xc3\xa9t\xc3\xa9 \xff\x01";
 
-static void note_problem(void *arg, const char *journal, const char *problem)
+static void note_problem(void *arg, const char *name, const char *problem)
 {
     (void)problem;
-    if (journal && strcmp(journal, odd_name) == 0)
+    if (name && strcmp(name, odd_name) == 0)
         ++*(int *)arg;
     else
-        cr_log_info("problem in %s: %s", journal ? journal : "(store)", problem);
+        cr_log_info("problem in %s: %s", name ? name : "(store)", problem);
 }
 
 Test(pg, check_names_a_journal_by_its_own_bytes)
