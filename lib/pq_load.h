@@ -35,8 +35,11 @@
     X(PQcmdTuples)                                                                                                     \
     X(PQconnectdb)                                                                                                     \
     X(PQconnectdbParams)                                                                                               \
+    X(PQconnectionNeedsPassword)                                                                                       \
     X(PQconnectPoll)                                                                                                   \
     X(PQconnectStart)                                                                                                  \
+    X(PQconnectStartParams)                                                                                            \
+    X(PQconninfo)                                                                                                      \
     X(PQconninfoFree)                                                                                                  \
     X(PQconninfoParse)                                                                                                 \
     X(PQconsumeInput)                                                                                                  \
@@ -60,6 +63,7 @@
     X(PQgetlength)                                                                                                     \
     X(PQgetResult)                                                                                                     \
     X(PQgetvalue)                                                                                                      \
+    X(PQhost)                                                                                                          \
     X(PQisBusy)                                                                                                        \
     X(PQisnonblocking)                                                                                                 \
     X(PQlibVersion)                                                                                                    \
@@ -80,6 +84,7 @@
     X(PQsendQueryParams)                                                                                               \
     X(PQsendQueryPrepared)                                                                                             \
     X(PQserverVersion)                                                                                                 \
+    X(PQsetErrorVerbosity)                                                                                             \
     X(PQsetnonblocking)                                                                                                \
     X(PQsetNoticeProcessor)                                                                                            \
     X(PQsetNoticeReceiver)                                                                                             \
@@ -120,8 +125,11 @@ int journal__pq_load(const char **msg);
 #define PQcmdTuples (journal__pq.PQcmdTuples)
 #define PQconnectdb (journal__pq.PQconnectdb)
 #define PQconnectdbParams (journal__pq.PQconnectdbParams)
+#define PQconnectionNeedsPassword (journal__pq.PQconnectionNeedsPassword)
 #define PQconnectPoll (journal__pq.PQconnectPoll)
 #define PQconnectStart (journal__pq.PQconnectStart)
+#define PQconnectStartParams (journal__pq.PQconnectStartParams)
+#define PQconninfo (journal__pq.PQconninfo)
 #define PQconninfoFree (journal__pq.PQconninfoFree)
 #define PQconninfoParse (journal__pq.PQconninfoParse)
 #define PQconsumeInput (journal__pq.PQconsumeInput)
@@ -145,6 +153,7 @@ int journal__pq_load(const char **msg);
 #define PQgetlength (journal__pq.PQgetlength)
 #define PQgetResult (journal__pq.PQgetResult)
 #define PQgetvalue (journal__pq.PQgetvalue)
+#define PQhost (journal__pq.PQhost)
 #define PQisBusy (journal__pq.PQisBusy)
 #define PQisnonblocking (journal__pq.PQisnonblocking)
 #define PQlibVersion (journal__pq.PQlibVersion)
@@ -165,6 +174,7 @@ int journal__pq_load(const char **msg);
 #define PQsendQueryParams (journal__pq.PQsendQueryParams)
 #define PQsendQueryPrepared (journal__pq.PQsendQueryPrepared)
 #define PQserverVersion (journal__pq.PQserverVersion)
+#define PQsetErrorVerbosity (journal__pq.PQsetErrorVerbosity)
 #define PQsetnonblocking (journal__pq.PQsetnonblocking)
 #define PQsetNoticeProcessor (journal__pq.PQsetNoticeProcessor)
 #define PQsetNoticeReceiver (journal__pq.PQsetNoticeReceiver)
