@@ -586,7 +586,14 @@ static int create_body(MDB_txn *txn, void *arg)
 static int open_dbs(struct lmdb_store *ls, int rdonly)
 {
     MDB_txn *txn;
-    int rc = txn_begin_read(ls, &txn);
+    int rc;
+
+    /* A commit of another process between mdb_env_open() and here may
+     * have taken the data past the map this process just made: adopt the
+     * new size, as every later read does (journal__read_begin()). */
+    while ((rc = txn_begin_read(ls, &txn)) == MDB_MAP_RESIZED)
+        if ((rc = journal__adopt_map(ls)) != 0)
+            return rc;
     if (rc != 0)
         return journal__from_mdb(rc);
     rc = mdb_dbi_open(txn, "meta", 0, &ls->meta);
