@@ -619,14 +619,26 @@ JOURNAL_API int journal_truncate(journal *j, journal_pos end);
 /**
  * journal_wait() - wait until a record exists at or after pos (end > pos).
  * Works across processes on one machine: every commit of this library
- * touches the store's data file once it is visible, and the call sleeps on
- * inotify events of that file and checks the bounds after each, so it uses
- * no CPU while nothing changes and wakes within a scheduling delay of a
- * commit. On PostgreSQL it uses LISTEN/NOTIFY.
+ * touches the store's data file once it is visible. On Linux, the waiters
+ * of one store handle share one inotify instance watching that file (made
+ * at the handle's first wait, kept until journal_store_close()); one of
+ * them sleeps on it and wakes the others, which check their bounds after
+ * each commit. So they use no CPU while nothing changes and wake within a
+ * scheduling delay of a commit. ^Any number of threads may wait at once:
+ * the system's limit (fs.inotify.max_user_instances, 128 by default) counts
+ * store handles that ever waited, one per process and store, not waiters.
+ * ^Past that limit, and on systems without inotify (or built with
+ * `make WAIT=poll`), the waiters poll the store's last transaction instead,
+ * every 1 to 32 ms (doubling while nothing changes): a wait then never fails
+ * for want of notifications, at the cost of that latency and of a few
+ * thousand cheap checks a second while someone waits.
+ * On PostgreSQL it uses LISTEN/NOTIFY.
  * @param[in] timeout_ms milliseconds to wait; -1 waits forever; 0 checks.
  * @return 0 when end > pos, -ETIMEDOUT when the time ran out, -EINTR when a
- * signal interrupted the wait, -EINVAL, JOURNAL_EFORK, or an error of
- * journal_bounds().
+ * signal handler interrupted the wait (of the waiting threads of a store
+ * handle, only the one sleeping for all of them sees signals; a process
+ * with one waiting thread always does), -EINVAL, JOURNAL_EFORK, or an
+ * error of journal_bounds().
  */
 JOURNAL_API int journal_wait(journal *j, journal_pos pos, int timeout_ms);
 

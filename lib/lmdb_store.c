@@ -700,6 +700,7 @@ int journal__lmdb_open(const char *path, const journal_options *opts, journal_st
     pthread_mutex_init(&ls->gc_mu, NULL);
     pthread_cond_init(&ls->gc_cv, NULL);
     ls->gc_tail = &ls->gc_head;
+    journal__waiters_init(ls);
 
     if ((rc = prepare_dir(path, rdonly, mode)) != 0 || (rc = check_datafile(ls->datafile)) != 0)
         goto out_mutex;
@@ -732,6 +733,7 @@ int journal__lmdb_open(const char *path, const journal_options *opts, journal_st
 out_env:
     mdb_env_close(ls->env);
 out_mutex:
+    journal__waiters_fini(ls, 0);
     pthread_cond_destroy(&ls->gc_cv);
     pthread_mutex_destroy(&ls->gc_mu);
     pthread_mutex_destroy(&ls->pool_mu);
@@ -751,6 +753,7 @@ static void lmdb_store_close(journal_store *s)
     int forked = journal__forked(s);
 
     tnodes_release(ls, forked);
+    journal__waiters_fini(ls, forked);
     if (forked) {
         /* The environment, its locks and reader slots are the parent's:
          * closing them here would release the parent's slots. */
