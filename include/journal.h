@@ -88,6 +88,14 @@
  * acknowledged write, and possibly such a write at the position it was
  * made for, never anything else. After a failed commit the store may refuse
  * every call with -EIO until it is closed and opened again.
+ * ^A write that fails because the file system is full returns -ENOSPC
+ * (LMDB reports a write the file system cut short as EIO; the library
+ * gives -ENOSPC when the data file's file system then has less than 1 MiB
+ * left for the process), and ^writes work again in the same process, with
+ * no reopening, as soon as space is freed. Removing records writes pages
+ * too, so on a full file system journal_truncate() may itself fail with
+ * -ENOSPC (having removed a prefix at most); free space outside the store
+ * first, or leave room with max_size (JOURNAL_EFULL comes first then).
  * journal_store_sync() forces all pending writes to disk.
  *
  * POSTGRESQL
@@ -591,7 +599,9 @@ JOURNAL_API int journal_range(journal *j, journal_pos from, journal_range_fn fn,
  *                     open (see CAVEATS);
  *   -EINVAL  NULL j, or NULL rec with len > 0;
  *   -EMSGSIZE len is 4 GiB or more;
- *   -ENOSPC, -EIO, ... the file system failed; nothing was acknowledged;
+ *   -ENOSPC   the file system is full (see DURABILITY); nothing was
+ *             acknowledged, and appends work again once space is freed;
+ *   -EIO, ... the file system failed; nothing was acknowledged;
  *   JOURNAL_EFORK, JOURNAL_ECORRUPT.
  */
 JOURNAL_API int journal_append(journal *j, journal_pos end, const void *rec, size_t len);
@@ -612,7 +622,8 @@ JOURNAL_API int journal_append_batch(journal *j, journal_pos end, const journal_
  * leaves a valid journal with no gap (and begin somewhere between the old
  * begin and end).
  * @return 0, JOURNAL_EBEYOND (end above the current end), -EINVAL,
- * JOURNAL_EREADONLY, JOURNAL_EFORK, JOURNAL_EBUSY, or a file system error.
+ * JOURNAL_EREADONLY, JOURNAL_EFORK, JOURNAL_EBUSY, -ENOSPC (see
+ * DURABILITY), or another file system error.
  */
 JOURNAL_API int journal_truncate(journal *j, journal_pos end);
 

@@ -424,9 +424,10 @@ int journal__lmdb_truncate(journal *j, journal_pos end)
      * that whatever happens between them leaves a journal without gaps. */
     for (;;) {
         rc = journal__write(ls_of(j), truncate_body, &t);
-        if ((rc == JOURNAL_EFULL || rc == -E2BIG) && t.chunk > 1) {
-            /* Deleting needs free pages too: in a full map, or past
-             * LMDB's limit of one transaction, take smaller bites. */
+        if ((rc == JOURNAL_EFULL || rc == -E2BIG || rc == -ENOSPC) && t.chunk > 1) {
+            /* Deleting needs free pages too: in a full map or file
+             * system, or past LMDB's limit of one transaction, take
+             * smaller bites. */
             t.chunk /= 2;
             continue;
         }
