@@ -29,6 +29,12 @@ TestSuite(waiters, .init = tu_setup, .fini = tu_teardown, .timeout = 120);
 #define CHILDREN 4
 #define CHILD_WAITERS 200
 
+/* Valgrind runs one thread at a time, slowly: a tenth of the crowd. */
+static int crowd_size(int n)
+{
+    return getenv("JOURNAL_TEST_VALGRIND") ? n / 10 : n;
+}
+
 struct crowd {
     journal_store *s;
     journal *shared; /* half the waiters share this handle */
@@ -111,14 +117,14 @@ static void child_crowd(void *arg)
     struct crowd c = {.pos = a->pos};
     struct waiter ws[CHILD_WAITERS];
     pthread_t *t;
-    int rc = journal_store_open(a->path, NULL, &c.s);
+    int n = crowd_size(CHILD_WAITERS), rc = journal_store_open(a->path, NULL, &c.s);
 
     if (rc != 0 || (rc = journal_open(c.s, "j", &c.shared)) != 0)
         tu_child_fail("open: %s", journal_strerror(rc));
-    t = start_waiters(&c, ws, CHILD_WAITERS);
+    t = start_waiters(&c, ws, n);
     if (!t)
         tu_child_fail("pthread_create");
-    while (atomic_load(&c.started) < CHILD_WAITERS)
+    while (atomic_load(&c.started) < n)
         sched_yield();
     pause_ms(200);
     if (atomic_load(&c.returned) != 0)
@@ -126,11 +132,11 @@ static void child_crowd(void *arg)
                       journal_strerror(atomic_load(&c.first_rc)));
     if (tu_write_all(a->ready, "r", 1) != 0)
         tu_child_fail("ready pipe");
-    for (int i = 0; i < CHILD_WAITERS; i++)
+    for (int i = 0; i < n; i++)
         pthread_join(t[i], NULL);
     free(t);
     if (atomic_load(&c.failed) != 0)
-        tu_child_fail("%d of %d waiters failed, the first with %s", atomic_load(&c.failed), CHILD_WAITERS,
+        tu_child_fail("%d of %d waiters failed, the first with %s", atomic_load(&c.failed), n,
                       journal_strerror(atomic_load(&c.first_rc)));
     journal_close(c.shared);
     if ((rc = journal_store_close(c.s)) != 0)
@@ -145,7 +151,7 @@ Test(waiters, one_append_wakes_a_thousand_threads_and_four_processes_of_two_hund
     struct child_arg a[CHILDREN];
     pid_t pid[CHILDREN];
     pthread_t *t;
-    int ready[2];
+    int ready[2], n = crowd_size(PARENT_WAITERS);
     char byte;
 
     /* On PostgreSQL each waiter holds a connection of its own: a thousand
@@ -163,13 +169,13 @@ Test(waiters, one_append_wakes_a_thousand_threads_and_four_processes_of_two_hund
         pid[i] = tu_spawn(child_crowd, &a[i]);
     }
     close(ready[1]);
-    t = start_waiters(&c, ws, PARENT_WAITERS);
+    t = start_waiters(&c, ws, n);
     cr_assert_not_null(t, "pthread_create");
     for (int i = 0; i < CHILDREN; i++) {
         tu_wait_readable(ready[0]);
         cr_assert_eq(tu_read_all(ready[0], &byte, 1), 0, "a child did not start: %s", tu_child_errors());
     }
-    while (atomic_load(&c.started) < PARENT_WAITERS)
+    while (atomic_load(&c.started) < n)
         sched_yield();
     pause_ms(200);
     cr_assert_eq(atomic_load(&c.returned), 0, "%d waiters returned before the append (the first with %s)",
@@ -177,10 +183,10 @@ Test(waiters, one_append_wakes_a_thousand_threads_and_four_processes_of_two_hund
 
     cr_assert_eq(journal_append(c.shared, 1, "b", 1), 0);
 
-    for (int i = 0; i < PARENT_WAITERS; i++)
+    for (int i = 0; i < n; i++)
         pthread_join(t[i], NULL);
-    cr_assert_eq(atomic_load(&c.failed), 0, "%d of %d waiters failed, the first with %s", atomic_load(&c.failed),
-                 PARENT_WAITERS, journal_strerror(atomic_load(&c.first_rc)));
+    cr_assert_eq(atomic_load(&c.failed), 0, "%d of %d waiters failed, the first with %s", atomic_load(&c.failed), n,
+                 journal_strerror(atomic_load(&c.first_rc)));
     for (int i = 0; i < CHILDREN; i++)
         tu_expect_exit_ok(pid[i], "a process of waiters");
     close(ready[0]);
