@@ -632,12 +632,12 @@ JOURNAL_API int journal_truncate(journal *j, journal_pos end);
  * Works across processes on one machine: every commit of this library
  * touches the store's data file once it is visible. On Linux, the waiters
  * of one store handle share one inotify instance watching that file (made
- * at the handle's first wait, kept until journal_store_close()); one of
+ * when the first of them arrives, closed when the last leaves); one of
  * them sleeps on it and wakes the others, which check their bounds after
  * each commit. So they use no CPU while nothing changes and wake within a
  * scheduling delay of a commit. ^Any number of threads may wait at once:
  * the system's limit (fs.inotify.max_user_instances, 128 by default) counts
- * store handles that ever waited, one per process and store, not waiters.
+ * store handles with waiters, one per process and store, not waiters.
  * ^Past that limit, and on systems without inotify (or built with
  * `make WAIT=poll`), the waiters poll the store's last transaction instead,
  * every 1 to 32 ms (doubling while nothing changes): a wait then never fails

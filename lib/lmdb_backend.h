@@ -67,6 +67,7 @@ struct lmdb_store {
     pthread_cond_t wait_cv; /* on CLOCK_MONOTONIC */
     struct journal__notifier *notifier;
     int notify_state;    /* untried, on, or polling */
+    unsigned nwaiters;   /* waiters in journal_wait() */
     int sleeping;        /* a waiter sleeps on the notifier */
     uint64_t wait_gen;   /* changes seen by the sleeper */
     uint64_t poll_txnid; /* polling: the last transaction seen */

@@ -12,6 +12,10 @@
  * generation (the sleeper's event queues up while it checks). When the
  * sleeper leaves, it wakes the others so that one of them takes its place.
  *
+ * The first waiter to arrive opens the notifier and the last to leave
+ * closes it, so that a handle nobody waits on holds no instance and no
+ * queue of events.
+ *
  * Without a notifier (a platform without one, or Linux's inotify limits
  * reached) the sleeper polls the id of the last visible transaction, in
  * sleeps that double from 1 ms to WAIT_POLL_MAX_MS while nothing changes.
@@ -112,11 +116,11 @@ static int sleep_once(struct lmdb_store *ls, int timeout_ms)
     return poll_sleep(ls, timeout_ms);
 }
 
-/* Under wait_mu: the first waiter of the handle opens the notifier, or
- * settles for polling. */
+/* Under wait_mu: the first waiter opens the notifier, or settles for
+ * polling. */
 static void notifier_start(struct lmdb_store *ls)
 {
-    if (ls->notify_state != NOTIFY_UNTRIED)
+    if (ls->nwaiters++ > 0)
         return;
     if (journal__notifier_open(ls->datafile, &ls->notifier) == 0) {
         ls->notify_state = NOTIFY_ON;
@@ -127,6 +131,17 @@ static void notifier_start(struct lmdb_store *ls)
     ls->poll_ms = 1;
     if (visible_txnid(ls, &ls->poll_txnid) != 0)
         ls->poll_txnid = 0; /* the first poll then reports a change */
+}
+
+/* Under wait_mu: the last waiter closes the notifier; the next one to come
+ * tries it again (inotify instances may have been freed meanwhile). */
+static void notifier_stop(struct lmdb_store *ls)
+{
+    if (--ls->nwaiters > 0)
+        return;
+    journal__notifier_close(ls->notifier);
+    ls->notifier = NULL;
+    ls->notify_state = NOTIFY_UNTRIED;
 }
 
 static void timespec_at(struct timespec *ts, int64_t ms)
@@ -207,6 +222,7 @@ int journal__lmdb_wait(journal *j, journal_pos pos, int timeout_ms)
             }
         }
     }
+    notifier_stop(ls);
     pthread_mutex_unlock(&ls->wait_mu);
     return rc;
 }

@@ -231,14 +231,17 @@ Test(waiters, waiters_that_time_out_leave_the_others_waiting_and_woken)
         w[i] = (struct short_waiter){j, i % 2 ? WAIT_LONG_MS : 20 + 10 * i, 1};
         cr_assert_eq(pthread_create(&t[i], NULL, short_main, &w[i]), 0);
     }
-    pause_ms(400);
-    cr_assert_eq(journal_append(j, 1, "b", 1), 0);
-    for (int i = 0; i < 16; i++) {
+    /* Nothing is appended before every short waiter has left. */
+    for (int i = 0; i < 16; i += 2) {
         pthread_join(t[i], NULL);
-        if (i % 2)
-            cr_expect_eq(w[i].rc, 0, "long waiter %d: %s", i, journal_strerror(w[i].rc));
-        else
-            cr_expect_eq(w[i].rc, -ETIMEDOUT, "short waiter %d: %s", i, journal_strerror(w[i].rc));
+        cr_expect_eq(w[i].rc, -ETIMEDOUT, "short waiter %d: %s", i, journal_strerror(w[i].rc));
+    }
+    for (int i = 1; i < 16; i += 2)
+        cr_expect_eq(w[i].rc, 1, "long waiter %d returned %d with nothing appended", i, w[i].rc);
+    cr_assert_eq(journal_append(j, 1, "b", 1), 0);
+    for (int i = 1; i < 16; i += 2) {
+        pthread_join(t[i], NULL);
+        cr_expect_eq(w[i].rc, 0, "long waiter %d: %s", i, journal_strerror(w[i].rc));
     }
     journal_close(j);
     cr_assert_eq(journal_store_close(s), 0);
