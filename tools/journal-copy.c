@@ -7,6 +7,7 @@
  * an error instead of a new, empty store copied faithfully. See
  * journal-copy.1 for the user's view.
  */
+#define _GNU_SOURCE /* asprintf() */
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
