@@ -11,9 +11,10 @@
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make PG=0 ...   build without the PostgreSQL backend (the default is to
 #                   build it when pkg-config finds libpq)
+#   make test-wait WAIT=poll   journal_wait()'s tests on its portable fallback
 #
-# Only deps, demo, test, check, valgrind, bench, fuzz, fuzz-run and fault-all
-# run tools/deps.sh, which installs what is missing and says what. They do
+# Only deps, demo, test, test-wait, check, valgrind, bench, fuzz, fuzz-run and
+# fault-all run tools/deps.sh, which installs what is missing and says what. They do
 # so first, then run the rest in a second make, which finds what was
 # installed.
 #
@@ -30,6 +31,10 @@ MANDIR ?= $(PREFIX)/share/man
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 SANITIZE ?=
 PKG_CONFIG ?= pkg-config
+# How journal_wait() learns of commits (lib/wait.h): inotify on Linux, poll
+# elsewhere; WAIT=poll builds the portable fallback on Linux too.
+WAIT_DEFAULT := $(if $(filter Linux,$(shell uname -s)),inotify,poll)
+WAIT ?= $(WAIT_DEFAULT)
 
 VERSION_MAJOR := $(shell sed -n 's/^\#define JOURNAL_VERSION_MAJOR \([0-9]*\)/\1/p' include/journal.h)
 VERSION_MINOR := $(shell sed -n 's/^\#define JOURNAL_VERSION_MINOR \([0-9]*\)/\1/p' include/journal.h)
@@ -46,11 +51,14 @@ B := build/sanitize
 SANFLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
 SAN_ENV := LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp
 endif
+ifneq ($(WAIT),$(WAIT_DEFAULT))
+B := $(B)/wait-$(WAIT)
+endif
 
 # ---------------------------------------------------------------- dependencies
 
 # The goals that install what they miss, and those that need nothing built.
-DEPS_GOALS := deps demo test check valgrind bench fuzz fuzz-run fault-all
+DEPS_GOALS := deps demo test test-wait check valgrind bench fuzz fuzz-run fault-all
 NOBUILD_GOALS := $(DEPS_GOALS) clean format uninstall
 GOALS := $(or $(MAKECMDGOALS),all)
 
@@ -76,6 +84,7 @@ DEPS_SETS_deps := build $(DEPS_PQ)
 DEPS_SETS_demo := build
 DEPS_SETS_test := build $(DEPS_PQ) test $(if $(filter 0,$(PG_ASKED)),,pg bench)
 DEPS_SETS_check := $(DEPS_SETS_test)
+DEPS_SETS_test-wait := build test
 DEPS_SETS_valgrind := $(DEPS_SETS_test)
 DEPS_SETS_fault-all := $(DEPS_SETS_test)
 DEPS_SETS_bench := build $(DEPS_PQ) bench
@@ -124,10 +133,12 @@ LIBS = $(LMDB_LIBS) -pthread $(DL_LIBS)
 # is the backend of a PG=0 build. Only files including lib/pq_load.h get
 # libpq's include path (PQ_CFLAGS).
 PG_LIB_SRC := lib/pg.c lib/pq_load.c
+# One lib/wait_*.c: the platform's notifier of journal_wait().
+LIB_ALL := $(filter-out lib/wait_%.c,$(sort $(wildcard lib/*.c))) lib/wait_$(WAIT).c
 ifeq ($(PG),1)
-LIB_SRC := $(filter-out lib/pg_none.c,$(sort $(wildcard lib/*.c)))
+LIB_SRC := $(filter-out lib/pg_none.c,$(LIB_ALL))
 else
-LIB_SRC := $(filter-out $(PG_LIB_SRC),$(sort $(wildcard lib/*.c)))
+LIB_SRC := $(filter-out $(PG_LIB_SRC),$(LIB_ALL))
 endif
 LIB_OBJ := $(LIB_SRC:lib/%.c=$(B)/lib/%.o)
 LIB_PIC := $(LIB_SRC:lib/%.c=$(B)/lib/%.pic.o)
@@ -156,7 +167,7 @@ endif
 TEST_OBJ := $(TEST_SRC:tests/%.c=$(B)/tests/%.o) $(B)/tests/util.o
 TEST_BIN := $(B)/tests/journal-tests
 
-.PHONY: all lib tools examples demo test check valgrind bench install uninstall clean deps format fault-all fuzz \
+.PHONY: all lib tools examples demo test test-wait check valgrind bench install uninstall clean deps format fault-all fuzz \
 	fuzz-run
 
 all: lib tools
@@ -271,6 +282,12 @@ test: $(TEST_DEPS)
 	$(TEST_PG_PASS)
 
 check: test
+
+# journal_wait()'s tests and journal-dump --follow's alone, on LMDB: with
+# WAIT=poll, the portable fallback (build/wait-poll/).
+test-wait: lib tools $(TEST_BIN)
+	$(TEST_ENV) $(TEST_BIN) --filter 'wait*/*' --jobs=$(CRITERION_JOBS)
+	$(TEST_ENV) $(TEST_BIN) --filter 'dump/follow*' --jobs=$(CRITERION_JOBS)
 
 valgrind: $(TEST_DEPS)
 	$(TEST_ENV) JOURNAL_TEST_VALGRIND=1 valgrind --quiet --error-exitcode=99 --leak-check=full \

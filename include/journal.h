@@ -43,7 +43,11 @@
  *   journal or snapshot handle inherited from the parent returns
  *   JOURNAL_EFORK and touches nothing; journal_store_close(),
  *   journal_close() and journal_snapshot_end() on inherited handles only
- *   release the child's memory. The child may open the store again itself.
+ *   release the child's memory. ^In a child, journal_store_close() of an
+ *   inherited store returns 0 even when journals or snapshots of it were
+ *   open at the fork (in other threads of the parent, say); its memory is
+ *   released with the last inherited handle the child closes. The child
+ *   may open the store again itself.
  * - Do not open the same store twice in one process: open it once and share
  *   the handle between threads (it is thread-safe). Opening it twice works
  *   but closing one handle releases the POSIX locks of the other (this is
@@ -84,6 +88,14 @@
  * acknowledged write, and possibly such a write at the position it was
  * made for, never anything else. After a failed commit the store may refuse
  * every call with -EIO until it is closed and opened again.
+ * ^A write that fails because the file system is full returns -ENOSPC
+ * (LMDB reports a write the file system cut short as EIO; the library
+ * gives -ENOSPC when the data file's file system then has less than 1 MiB
+ * left for the process), and ^writes work again in the same process, with
+ * no reopening, as soon as space is freed. Removing records writes pages
+ * too, so on a full file system journal_truncate() may itself fail with
+ * -ENOSPC (having removed a prefix at most); free space outside the store
+ * first, or leave room with max_size (JOURNAL_EFULL comes first then).
  * journal_store_sync() forces all pending writes to disk.
  *
  * POSTGRESQL
@@ -210,6 +222,35 @@
  *   memory and must not be written or freed.
  * - journal_name(): valid until journal_close().
  * - journal_strerror(), journal_version(): static strings.
+ *
+ * HANDLE LIFETIMES
+ *
+ * Handles are freed when nothing of the library needs them any more, so
+ * every order below is allowed and touches no freed memory:
+ * - ^A snapshot outlives the journal handle it was begun from: after
+ *   journal_close(j), its snapshots work as before, and end as usual.
+ * - ^journal_close(j) inside a callback of journal_range(j, ...) (or of a
+ *   journal_snapshot_range() of a snapshot of j) releases the handle when
+ *   the range returns; the range goes on to its end as if nothing happened
+ *   (return JOURNAL_STOP from the callback to stop it). The caller must not
+ *   use j after its own journal_close(j).
+ * - ^journal_snapshot_end(snap) inside a callback of
+ *   journal_snapshot_range(snap, ...) ends the snapshot when that range
+ *   returns (the range goes on; records it delivers stay valid during their
+ *   callbacks); any other call on snap from then on returns -EINVAL.
+ *   ^journal_snapshot_renew(snap) inside such a callback returns
+ *   JOURNAL_EBUSY and changes nothing.
+ * - ^journal_store_close() returns JOURNAL_EBUSY, and closes nothing, while
+ *   journal handles or snapshots of the store exist (a snapshot of a closed
+ *   journal counts) or a journal_store_list() or journal_store_check() of
+ *   it runs (so also from their callbacks); close those first.
+ * - journal_wait() and journal_range() hold their journal handle until
+ *   they return, so a journal_close() of the handle by another thread while
+ *   they run frees it when they return. Apart from that, as with free(),
+ *   a handle must not be closed while other threads may still start a call
+ *   on it: the library cannot tell a handle from freed memory. A
+ *   journal_wait() with no timeout does not end because its handle was
+ *   closed; give waiters a timeout, or append, to stop them.
  */
 #ifndef JOURNAL_H
 #define JOURNAL_H
@@ -370,8 +411,10 @@ JOURNAL_API int journal_store_open(const char *path, const journal_options *opts
 /**
  * journal_store_close() - close a store.
  * @return 0; JOURNAL_EBUSY, closing nothing, while journals or snapshots
- * of the store are open. ^journal_store_close(NULL) does nothing and
- * returns 0. Must not run while other threads use the store.
+ * of the store are open, or a journal_store_list() or journal_store_check()
+ * runs (see HANDLE LIFETIMES). ^journal_store_close(NULL) does nothing and
+ * returns 0. Must not run while other threads use the store. In a child
+ * after fork(), see CAVEATS.
  */
 JOURNAL_API int journal_store_close(journal_store *s);
 
@@ -386,7 +429,8 @@ JOURNAL_API int journal_store_sync(journal_store *s);
 /**
  * journal_store_list() - call fn for each journal, in byte order of names.
  * All calls see one consistent state of the store. fn may call any function
- * of the library. fn's return value works as in journal_range().
+ * of the library (journal_store_close() of s then returns JOURNAL_EBUSY).
+ * fn's return value works as in journal_range().
  * @return 0, -EINVAL (NULL s or fn), JOURNAL_EFORK, JOURNAL_EREADERS,
  * JOURNAL_ECORRUPT, or the negative value fn returned.
  */
@@ -509,7 +553,9 @@ JOURNAL_API int journal_open(journal_store *s, const char *name, journal **out);
 
 /**
  * journal_close() - release a journal handle. ^journal_close(NULL) does
- * nothing. The journal and its records stay in the store.
+ * nothing. The journal and its records stay in the store. Snapshots begun
+ * from j and a journal_range() of j running below on the stack keep the
+ * handle's memory until they end (see HANDLE LIFETIMES).
  * @return 0.
  */
 JOURNAL_API int journal_close(journal *j);
@@ -543,7 +589,9 @@ JOURNAL_API int journal_get(journal *j, journal_pos pos, void **rec, size_t *len
  * order, inside one read snapshot taken when the call starts: ^records
  * appended after that are not delivered, ^records truncated during the
  * call still are. fn may call any function of the library, append and
- * truncate on the same journal included, without deadlock.
+ * truncate on the same journal included, without deadlock, and
+ * journal_close(j) too (the handle is then released when the range
+ * returns; see HANDLE LIFETIMES).
  * @return 0 (also when fn returned JOURNAL_STOP), JOURNAL_ENOTFOUND (`from`
  * outside [begin, end); fn is never called), -EINVAL (NULL j or fn),
  * JOURNAL_EFORK, JOURNAL_EREADERS, JOURNAL_ECORRUPT, JOURNAL_EBUSY (see
@@ -567,7 +615,9 @@ JOURNAL_API int journal_range(journal *j, journal_pos from, journal_range_fn fn,
  *                     open (see CAVEATS);
  *   -EINVAL  NULL j, or NULL rec with len > 0;
  *   -EMSGSIZE len is 4 GiB or more;
- *   -ENOSPC, -EIO, ... the file system failed; nothing was acknowledged;
+ *   -ENOSPC   the file system is full (see DURABILITY); nothing was
+ *             acknowledged, and appends work again once space is freed;
+ *   -EIO, ... the file system failed; nothing was acknowledged;
  *   JOURNAL_EFORK, JOURNAL_ECORRUPT.
  */
 JOURNAL_API int journal_append(journal *j, journal_pos end, const void *rec, size_t len);
@@ -588,21 +638,34 @@ JOURNAL_API int journal_append_batch(journal *j, journal_pos end, const journal_
  * leaves a valid journal with no gap (and begin somewhere between the old
  * begin and end).
  * @return 0, JOURNAL_EBEYOND (end above the current end), -EINVAL,
- * JOURNAL_EREADONLY, JOURNAL_EFORK, JOURNAL_EBUSY, or a file system error.
+ * JOURNAL_EREADONLY, JOURNAL_EFORK, JOURNAL_EBUSY, -ENOSPC (see
+ * DURABILITY), or another file system error.
  */
 JOURNAL_API int journal_truncate(journal *j, journal_pos end);
 
 /**
  * journal_wait() - wait until a record exists at or after pos (end > pos).
  * Works across processes on one machine: every commit of this library
- * touches the store's data file once it is visible, and the call sleeps on
- * inotify events of that file and checks the bounds after each, so it uses
- * no CPU while nothing changes and wakes within a scheduling delay of a
- * commit. On PostgreSQL it uses LISTEN/NOTIFY.
+ * touches the store's data file once it is visible. On Linux, the waiters
+ * of one store handle share one inotify instance watching that file (made
+ * when the first of them arrives, closed when the last leaves); one of
+ * them sleeps on it and wakes the others, which check their bounds after
+ * each commit. So they use no CPU while nothing changes and wake within a
+ * scheduling delay of a commit. ^Any number of threads may wait at once:
+ * the system's limit (fs.inotify.max_user_instances, 128 by default) counts
+ * store handles with waiters, one per process and store, not waiters.
+ * ^Past that limit, and on systems without inotify (or built with
+ * `make WAIT=poll`), the waiters poll the store's last transaction instead,
+ * every 1 to 32 ms (doubling while nothing changes): a wait then never fails
+ * for want of notifications, at the cost of that latency and of a few
+ * thousand cheap checks a second while someone waits.
+ * On PostgreSQL it uses LISTEN/NOTIFY.
  * @param[in] timeout_ms milliseconds to wait; -1 waits forever; 0 checks.
  * @return 0 when end > pos, -ETIMEDOUT when the time ran out, -EINTR when a
- * signal interrupted the wait, -EINVAL, JOURNAL_EFORK, or an error of
- * journal_bounds().
+ * signal handler interrupted the wait (of the waiting threads of a store
+ * handle, only the one sleeping for all of them sees signals; a process
+ * with one waiting thread always does), -EINVAL, JOURNAL_EFORK, or an
+ * error of journal_bounds().
  */
 JOURNAL_API int journal_wait(journal *j, journal_pos pos, int timeout_ms);
 
@@ -642,12 +705,15 @@ JOURNAL_API int journal_snapshot_range(journal_snapshot *snap, journal_pos from,
  * invalid.
  * @return 0, -EINVAL, JOURNAL_EFORK, JOURNAL_EBUSY (the map had to grow and
  * other snapshots stayed open), JOURNAL_ECORRUPT. On failure the snapshot
- * can only be ended.
+ * can only be ended, except for JOURNAL_EBUSY from a call inside a
+ * callback of a range of this snapshot, which changes nothing (see HANDLE
+ * LIFETIMES).
  */
 JOURNAL_API int journal_snapshot_renew(journal_snapshot *snap);
 
 /** journal_snapshot_end() - end the snapshot and free it. ^NULL does
- * nothing. */
+ * nothing. Inside a callback of a range of this snapshot, the snapshot ends
+ * when that range returns (see HANDLE LIFETIMES). */
 JOURNAL_API void journal_snapshot_end(journal_snapshot *snap);
 
 /* ------------------------------------------------------------------------ */
@@ -705,6 +771,8 @@ typedef int (*journal_resolve_fn)(void *arg, journal_pos end, const void **rec, 
  * whether and what to retry at the new end, until the append succeeds or fn
  * gives up.
  * @param[out] written the position written; may be NULL.
+ * fn may call any function of the library but journal_close(j): the retry
+ * appends through j after fn returns 0.
  * @return 0, JOURNAL_ECONFLICT (fn gave up, or fn is NULL), fn's negative
  * code, or any other error of journal_append().
  */

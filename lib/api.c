@@ -1,6 +1,8 @@
 /*
  * api.c - the public functions: each checks its arguments and the fork
- * state once, then calls the store's backend (struct journal__ops).
+ * state once, then calls the store's backend (struct journal__ops). Handle
+ * lifetimes (the reference counts of internal.h) are kept here, so that no
+ * backend frees a handle a caller further up the stack still uses.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -35,7 +37,7 @@ int journal__store_init(journal_store *s, const struct journal__ops *ops, const 
     s->ops = ops;
     s->flags = flags;
     s->fork_gen = atomic_load_explicit(&journal__fork_gen, memory_order_relaxed);
-    atomic_init(&s->nopen, 0);
+    atomic_init(&s->refs, 1);
     s->path = strdup(path);
     return s->path ? 0 : -ENOMEM;
 }
@@ -52,11 +54,38 @@ int journal__journal_alloc(journal_store *s, const char *name, size_t namelen, s
         return -ENOMEM;
     memset(j, 0, size);
     j->s = s;
+    atomic_init(&j->refs, 1);
     j->namelen = namelen;
     j->name = (char *)j + size;
     memcpy(j->name, name, namelen + 1);
     *out = j;
     return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* References                                                           */
+
+/* Drops a reference to s. Only a store closed in a child after fork() can
+ * lose its last reference here; in its own process journal_store_close()
+ * takes the last one. */
+static void store_unref(journal_store *s)
+{
+    if (atomic_fetch_sub(&s->refs, 1) == 1)
+        s->ops->store_close(s);
+}
+
+static void journal_ref(journal *j)
+{
+    atomic_fetch_add(&j->refs, 1);
+}
+
+static void journal_unref(journal *j)
+{
+    if (atomic_fetch_sub(&j->refs, 1) == 1) {
+        journal_store *s = j->s;
+        s->ops->close(j);
+        store_unref(s);
+    }
 }
 
 /* ------------------------------------------------------------------ */
@@ -127,9 +156,17 @@ int journal_store_open_sized(const char *path, const journal_options *user_opts,
 
 int journal_store_close(journal_store *s)
 {
+    unsigned long only_handle = 1;
     if (!s)
         return 0;
-    if (atomic_load(&s->nopen) != 0)
+    if (journal__forked(s)) {
+        /* Threads of the parent may have had journals and snapshots open,
+         * which the child can never close: release the child's memory
+         * now, or with the last inherited handle the child closes. */
+        store_unref(s);
+        return 0;
+    }
+    if (!atomic_compare_exchange_strong(&s->refs, &only_handle, 0))
         return JOURNAL_EBUSY;
     s->ops->store_close(s);
     return 0;
@@ -159,10 +196,15 @@ int journal_store_sync(journal_store *s)
 
 int journal_store_list(journal_store *s, journal_list_fn fn, void *arg)
 {
+    int rc;
     CHECK_STORE(s);
     if (!fn)
         return -EINVAL;
-    return s->ops->store_list(s, fn, arg);
+    /* fn may try to close the store: it gets JOURNAL_EBUSY. */
+    atomic_fetch_add(&s->refs, 1);
+    rc = s->ops->store_list(s, fn, arg);
+    store_unref(s);
+    return rc;
 }
 
 int journal_store_copy(journal_store *s, const char *dest, unsigned flags)
@@ -189,8 +231,12 @@ int journal_store_stat_sized(journal_store *s, journal_stat *st, size_t st_size)
 
 int journal_store_check(journal_store *s, journal_check_fn fn, void *arg)
 {
+    int rc;
     CHECK_STORE(s);
-    return s->ops->store_check(s, fn, arg);
+    atomic_fetch_add(&s->refs, 1);
+    rc = s->ops->store_check(s, fn, arg);
+    store_unref(s);
+    return rc;
 }
 
 const char *journal_store_errmsg(const journal_store *s)
@@ -257,18 +303,14 @@ int journal_open(journal_store *s, const char *name, journal **out)
         return -EINVAL;
     rc = s->ops->open(s, name, len, out);
     if (rc == 0)
-        atomic_fetch_add(&s->nopen, 1);
+        atomic_fetch_add(&s->refs, 1);
     return rc;
 }
 
 int journal_close(journal *j)
 {
-    journal_store *s;
-    if (!j)
-        return 0;
-    s = j->s;
-    s->ops->close(j);
-    atomic_fetch_sub(&s->nopen, 1);
+    if (j)
+        journal_unref(j);
     return 0;
 }
 
@@ -314,10 +356,15 @@ int journal_get(journal *j, journal_pos pos, void **rec, size_t *len)
 
 int journal_range(journal *j, journal_pos from, journal_range_fn fn, void *arg)
 {
+    int rc;
     CHECK_JOURNAL(j);
     if (!fn)
         return -EINVAL;
-    return j->s->ops->range(j, from, fn, arg);
+    /* fn may close j: the handle lives until the range is over. */
+    journal_ref(j);
+    rc = j->s->ops->range(j, from, fn, arg);
+    journal_unref(j);
+    return rc;
 }
 
 /* Common to append and batch: the records are checked before anything is
@@ -371,10 +418,14 @@ int journal_truncate(journal *j, journal_pos end)
 
 int journal_wait(journal *j, journal_pos pos, int timeout_ms)
 {
+    int rc;
     CHECK_JOURNAL(j);
     if (timeout_ms < -1)
         return -EINVAL;
-    return j->s->ops->wait(j, pos, timeout_ms);
+    journal_ref(j);
+    rc = j->s->ops->wait(j, pos, timeout_ms);
+    journal_unref(j);
+    return rc;
 }
 
 /* ------------------------------------------------------------------ */
@@ -387,18 +438,34 @@ int journal_snapshot_begin(journal *j, journal_snapshot **out)
     if (!out)
         return -EINVAL;
     rc = j->s->ops->snap_begin(j, out);
-    if (rc == 0)
-        atomic_fetch_add(&j->s->nopen, 1);
+    if (rc == 0) {
+        /* The snapshot keeps its journal handle, and so its store. */
+        journal_ref(j);
+        atomic_fetch_add(&j->s->refs, 1);
+    }
     return rc;
 }
 
+/* An ended snapshot is still in memory only while a range of it runs: its
+ * callback ended it. */
 #define CHECK_SNAPSHOT(snap)                                                                                           \
     do {                                                                                                               \
-        if (!(snap))                                                                                                   \
+        if (!(snap) || (snap)->ended)                                                                                  \
             return -EINVAL;                                                                                            \
         if (journal__forked((snap)->j->s))                                                                             \
             return JOURNAL_EFORK;                                                                                      \
     } while (0)
+
+static void snapshot_free(journal_snapshot *snap)
+{
+    journal *j = snap->j;
+    journal_store *s = j->s;
+    s->ops->snap_end(snap);
+    /* The snapshot's own store reference goes last: dropping the journal's
+     * may free neither. */
+    journal_unref(j);
+    store_unref(s);
+}
 
 int journal_snapshot_bounds(journal_snapshot *snap, journal_pos *begin, journal_pos *end)
 {
@@ -429,24 +496,33 @@ int journal_snapshot_get(journal_snapshot *snap, journal_pos pos, const void **r
 
 int journal_snapshot_range(journal_snapshot *snap, journal_pos from, journal_range_fn fn, void *arg)
 {
+    int rc;
     CHECK_SNAPSHOT(snap);
     if (!fn)
         return -EINVAL;
-    return snap->j->s->ops->snap_range(snap, from, fn, arg);
+    /* fn may end the snapshot: that waits until the range is over. */
+    snap->busy++;
+    rc = snap->j->s->ops->snap_range(snap, from, fn, arg);
+    if (--snap->busy == 0 && snap->ended)
+        snapshot_free(snap);
+    return rc;
 }
 
 int journal_snapshot_renew(journal_snapshot *snap)
 {
     CHECK_SNAPSHOT(snap);
+    /* A range of this snapshot is delivering records of its state. */
+    if (snap->busy)
+        return JOURNAL_EBUSY;
     return snap->j->s->ops->snap_renew(snap);
 }
 
 void journal_snapshot_end(journal_snapshot *snap)
 {
-    journal_store *s;
-    if (!snap)
+    if (!snap || snap->ended)
         return;
-    s = snap->j->s;
-    s->ops->snap_end(snap);
-    atomic_fetch_sub(&s->nopen, 1);
+    if (snap->busy)
+        snap->ended = 1;
+    else
+        snapshot_free(snap);
 }

@@ -40,23 +40,41 @@ struct journal__counters {
     atomic_uint_fast64_t truncated;
 };
 
+/*
+ * Handle lifetimes (api.c). A handle is freed when its last reference goes,
+ * so that the orders the contract allows never touch freed memory:
+ *   - a store's refs: 1 for the handle until journal_store_close(), plus
+ *     one per journal handle not yet freed, per snapshot, and per running
+ *     list or check (whose callbacks may try to close the store). Closing
+ *     needs refs == 1 (JOURNAL_EBUSY otherwise), except in a child after
+ *     fork(), where the store is freed with the last inherited handle;
+ *   - a journal's refs: 1 for the handle until journal_close(), plus one
+ *     per snapshot begun from it and per running journal_range() (whose
+ *     callback may close it);
+ *   - a snapshot is used by one thread at a time, so plain fields do: busy
+ *     counts its running ranges, and an end requested inside one of them
+ *     is done when the outermost returns.
+ */
 struct journal_store {
     const struct journal__ops *ops;
-    char *path;         /* as given to journal_store_open() */
-    unsigned flags;     /* JOURNAL_RDONLY | JOURNAL_NOSYNC */
-    unsigned fork_gen;  /* journal__fork_gen when opened */
-    atomic_ulong nopen; /* journals + snapshots open on this store */
+    char *path;        /* as given to journal_store_open() */
+    unsigned flags;    /* JOURNAL_RDONLY | JOURNAL_NOSYNC */
+    unsigned fork_gen; /* journal__fork_gen when opened */
+    atomic_ulong refs;
     struct journal__counters counters;
 };
 
 struct journal {
     journal_store *s;
+    atomic_uint refs;
     size_t namelen;
     char *name; /* NUL-terminated, namelen bytes before the NUL */
 };
 
 struct journal_snapshot {
     journal *j;
+    unsigned busy; /* its ranges running */
+    int ended;     /* journal_snapshot_end() called while busy */
 };
 
 /*

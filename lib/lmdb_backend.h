@@ -60,6 +60,18 @@ struct lmdb_store {
     pthread_mutex_t pool_mu;
     MDB_txn *pool[64];
     unsigned npool;
+
+    /* The waiters of journal_wait(), sharing one notifier (lmdb_wait.c).
+     * The fields after wait_cv are the sleeper's, or under wait_mu. */
+    pthread_mutex_t wait_mu;
+    pthread_cond_t wait_cv; /* on CLOCK_MONOTONIC */
+    struct journal__notifier *notifier;
+    int notify_state;    /* untried, on, or polling */
+    unsigned nwaiters;   /* waiters in journal_wait() */
+    int sleeping;        /* a waiter sleeps on the notifier */
+    uint64_t wait_gen;   /* changes seen by the sleeper */
+    uint64_t poll_txnid; /* polling: the last transaction seen */
+    int64_t poll_ms;     /* polling: the next sleep */
 };
 
 struct lmdb_journal {
@@ -130,7 +142,13 @@ int journal__lmdb_get(journal *j, journal_pos pos, void **rec, size_t *len);
 int journal__lmdb_range(journal *j, journal_pos from, journal_range_fn fn, void *arg);
 int journal__lmdb_append(journal *j, journal_pos end, const journal_record *recs, size_t n);
 int journal__lmdb_truncate(journal *j, journal_pos end);
+
+/* journal_wait() (lmdb_wait.c), and its state in the store. */
 int journal__lmdb_wait(journal *j, journal_pos pos, int timeout_ms);
+void journal__waiters_init(struct lmdb_store *ls);
+/* Frees the notifier; in a child after fork(), leaves the parent's
+ * mutex alone. */
+void journal__waiters_fini(struct lmdb_store *ls, int forked);
 int journal__lmdb_snap_begin(journal *j, journal_snapshot **out);
 int journal__lmdb_snap_bounds(journal_snapshot *snap, journal_pos *begin, journal_pos *end);
 int journal__lmdb_snap_get(journal_snapshot *snap, journal_pos pos, const void **rec, size_t *len);

@@ -1,14 +1,10 @@
 /*
  * lmdb_journal.c - the LMDB backend's journals and snapshots: open,
- * bounds, get, range, append, truncate, wait.
+ * bounds, get, range, append, truncate (journal_wait() is in lmdb_wait.c).
  */
 #include <errno.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/inotify.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "lmdb_backend.h"
 
@@ -428,9 +424,10 @@ int journal__lmdb_truncate(journal *j, journal_pos end)
      * that whatever happens between them leaves a journal without gaps. */
     for (;;) {
         rc = journal__write(ls_of(j), truncate_body, &t);
-        if ((rc == JOURNAL_EFULL || rc == -E2BIG) && t.chunk > 1) {
-            /* Deleting needs free pages too: in a full map, or past
-             * LMDB's limit of one transaction, take smaller bites. */
+        if ((rc == JOURNAL_EFULL || rc == -E2BIG || rc == -ENOSPC) && t.chunk > 1) {
+            /* Deleting needs free pages too: in a full map or file
+             * system, or past LMDB's limit of one transaction, take
+             * smaller bites. */
             t.chunk /= 2;
             continue;
         }
@@ -438,78 +435,6 @@ int journal__lmdb_truncate(journal *j, journal_pos end)
             break;
         journal__count(&j->s->counters.truncated, t.removed);
     }
-    return rc;
-}
-
-/* ------------------------------------------------------------------ */
-/* Waiting                                                                */
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/*
- * Every commit by this library, in whatever process, ends by touching
- * data.mdb's times once it is visible (notify_commit() in lmdb_store.c), and
- * inotify reports that to watchers in every process on this machine. So:
- * watch the file, then check the bounds, and check again after each event.
- * Watching before the first check means a commit between the check and
- * poll() still wakes us. No polling loop, no CPU while nothing is written.
- * When an event brings no change (LMDB's own writes come just before the
- * commit is visible), one more check follows after a short pause, so that a
- * writer that died between its commit and its touch cannot leave us
- * asleep past a visible record while the store stays quiet.
- */
-int journal__lmdb_wait(journal *j, journal_pos pos, int timeout_ms)
-{
-    char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
-    struct pollfd pfd;
-    int64_t deadline = timeout_ms >= 0 ? now_ms() + timeout_ms : -1;
-    journal_pos end;
-    int rc, fd, settle = 0;
-
-    rc = end_of(j, &end);
-    if (rc != 0 || end > pos)
-        return rc;
-    if (timeout_ms == 0)
-        return -ETIMEDOUT;
-    fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    if (inotify_add_watch(fd, ls_of(j)->datafile, IN_MODIFY | IN_ATTRIB) < 0) {
-        rc = -errno;
-        goto out;
-    }
-    pfd.fd = fd;
-    pfd.events = POLLIN;
-    for (;;) {
-        int wait_ms = settle ? 10 : -1;
-        if ((rc = end_of(j, &end)) != 0 || end > pos)
-            break;
-        if (deadline >= 0) {
-            int64_t left = deadline - now_ms();
-            if (left <= 0) {
-                rc = -ETIMEDOUT;
-                break;
-            }
-            if (wait_ms < 0 || left < wait_ms)
-                wait_ms = left > 1000000000 ? 1000000000 : (int)left;
-        }
-        rc = poll(&pfd, 1, wait_ms);
-        if (rc < 0) {
-            rc = -errno;
-            break;
-        }
-        settle = rc > 0;
-        /* Drain the events: what matters is only that something changed. */
-        while (read(fd, buf, sizeof buf) > 0)
-            ;
-    }
-out:
-    close(fd);
     return rc;
 }
 

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -320,6 +321,32 @@ static void notify_commit(struct lmdb_store *ls)
         futimens(fd, NULL);
 }
 
+/*
+ * LMDB reports a write that the file system cut short as EIO
+ * (mdb_page_flush(): "short write, filesystem full?"), and only a write
+ * that wrote nothing as ENOSPC. On a local file system a short write of a
+ * regular file means that the file system is full (or the process's file
+ * size limit, which LMDB's files do not reach), and a short write fills it
+ * to its last block. So a commit that failed with EIO while the file
+ * system of the data file has less than FULL_MARGIN bytes left (for this
+ * user: root may use the reserved blocks) failed for want of space.
+ * Checking after the fact costs nothing on the commits that succeed, where
+ * preallocating the file ahead of LMDB's writes would cost a system call
+ * per growth step and could not know how many pages a commit needs.
+ */
+#define FULL_MARGIN ((uint64_t)1 << 20)
+
+static int commit_error(struct lmdb_store *ls, int rc)
+{
+    struct statvfs sv;
+    uint64_t avail;
+    int fd;
+    if (rc != EIO || mdb_env_get_fd(ls->env, &fd) != 0 || fstatvfs(fd, &sv) != 0)
+        return rc;
+    avail = geteuid() == 0 ? sv.f_bfree : sv.f_bavail;
+    return avail * sv.f_frsize < FULL_MARGIN ? ENOSPC : rc;
+}
+
 int journal__write(struct lmdb_store *ls, int (*body)(MDB_txn *txn, void *arg), void *arg)
 {
     MDB_txn *txn;
@@ -332,7 +359,7 @@ int journal__write(struct lmdb_store *ls, int (*body)(MDB_txn *txn, void *arg), 
         if (rc == 0) {
             rc = body(txn, arg);
             if (rc == 0)
-                rc = mdb_txn_commit(txn);
+                rc = commit_error(ls, mdb_txn_commit(txn));
             else
                 mdb_txn_abort(txn);
         }
@@ -586,7 +613,14 @@ static int create_body(MDB_txn *txn, void *arg)
 static int open_dbs(struct lmdb_store *ls, int rdonly)
 {
     MDB_txn *txn;
-    int rc = txn_begin_read(ls, &txn);
+    int rc;
+
+    /* A commit of another process between mdb_env_open() and here may
+     * have taken the data past the map this process just made: adopt the
+     * new size, as every later read does (journal__read_begin()). */
+    while ((rc = txn_begin_read(ls, &txn)) == MDB_MAP_RESIZED)
+        if ((rc = journal__adopt_map(ls)) != 0)
+            return rc;
     if (rc != 0)
         return journal__from_mdb(rc);
     rc = mdb_dbi_open(txn, "meta", 0, &ls->meta);
@@ -693,6 +727,7 @@ int journal__lmdb_open(const char *path, const journal_options *opts, journal_st
     pthread_mutex_init(&ls->gc_mu, NULL);
     pthread_cond_init(&ls->gc_cv, NULL);
     ls->gc_tail = &ls->gc_head;
+    journal__waiters_init(ls);
 
     if ((rc = prepare_dir(path, rdonly, mode)) != 0 || (rc = check_datafile(ls->datafile)) != 0)
         goto out_mutex;
@@ -725,6 +760,7 @@ int journal__lmdb_open(const char *path, const journal_options *opts, journal_st
 out_env:
     mdb_env_close(ls->env);
 out_mutex:
+    journal__waiters_fini(ls, 0);
     pthread_cond_destroy(&ls->gc_cv);
     pthread_mutex_destroy(&ls->gc_mu);
     pthread_mutex_destroy(&ls->pool_mu);
@@ -744,6 +780,7 @@ static void lmdb_store_close(journal_store *s)
     int forked = journal__forked(s);
 
     tnodes_release(ls, forked);
+    journal__waiters_fini(ls, forked);
     if (forked) {
         /* The environment, its locks and reader slots are the parent's:
          * closing them here would release the parent's slots. */

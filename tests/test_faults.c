@@ -36,6 +36,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -592,4 +594,177 @@ Test(faults, concurrent_appends_on_a_disk_that_stays_full_lose_nothing_acknowled
     const struct faults_mode m = {"ENOSPC", 1, 1, "sync", 1};
     tu_require_lmdb();
     faults_sweep(&m);
+}
+
+/* ------------------------------------------------------------------------ */
+/* A real full file system                                                  */
+
+#define FULL_FS_SIZE "3m"
+#define FULL_FILLER (512 * 1024)
+#define FULL_MAX_RECORDS 4096
+
+/* What the full-disk test acknowledged: record i is full_len(i) bytes of
+ * full_byte(i). */
+static size_t full_len(journal_pos i)
+{
+    static const size_t lens[] = {100, 3000, 9000, 20, 1500, 40000, 700};
+    return lens[i % (sizeof lens / sizeof lens[0])];
+}
+
+static unsigned char full_rec[40000];
+
+static unsigned char full_byte(journal_pos i)
+{
+    return (unsigned char)(i * 37 + 11);
+}
+
+static int full_check_cb(void *arg, journal_pos pos, const void *rec, size_t len)
+{
+    const unsigned char *p = rec;
+    journal_pos *next = arg;
+    cr_assert_eq(pos, *next);
+    cr_assert_eq(len, full_len(pos), "record %llu: %zu bytes", (unsigned long long)pos, len);
+    for (size_t i = 0; i < len; i++)
+        cr_assert_eq(p[i], full_byte(pos), "record %llu differs at byte %zu", (unsigned long long)pos, i);
+    (*next)++;
+    return 0;
+}
+
+/* Every record in [begin, end) is the one acknowledged at its position. */
+static void full_verify(journal *j, journal_pos begin, journal_pos end)
+{
+    journal_pos b, e, next = begin;
+    cr_assert_eq(journal_bounds(j, &b, &e), 0);
+    cr_assert_eq(b, begin);
+    cr_assert_eq(e, end, "end %llu, %llu acknowledged", (unsigned long long)e, (unsigned long long)end);
+    if (begin < end)
+        cr_assert_eq(journal_range(j, begin, full_check_cb, &next), 0);
+    cr_assert_eq(next, end);
+}
+
+/* Appends (alone or in batches of 3) until the file system is full: each
+ * failure must be -ENOSPC. Returns the new end after `tries` failures. */
+static journal_pos full_fill(journal *j, journal_pos end, int tries)
+{
+    static unsigned char buf[3][sizeof full_rec];
+    int failures = 0;
+    while (failures < tries) {
+        journal_record r[3];
+        size_t n = end % 5 == 4 ? 3 : 1;
+        int rc;
+        cr_assert_lt(end, FULL_MAX_RECORDS, "the file system never filled up");
+        for (size_t i = 0; i < n; i++) {
+            r[i].len = full_len(end + i);
+            memset(buf[i], full_byte(end + i), r[i].len);
+            r[i].data = buf[i];
+        }
+        rc = n == 1 ? journal_append(j, end, r[0].data, r[0].len) : journal_append_batch(j, end, r, n);
+        if (rc == 0) {
+            end += n;
+            continue;
+        }
+        cr_assert_eq(rc, -ENOSPC, "append at %llu on a full file system: %s", (unsigned long long)end,
+                     journal_strerror(rc));
+        /* The next try is another size: smaller records may still fit. */
+        failures++;
+    }
+    return end;
+}
+
+/* Fills a file of FULL_FILLER bytes: space to free later. */
+static void full_filler(const char *path)
+{
+    char *zeros = calloc(1, FULL_FILLER);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
+    cr_assert_not_null(zeros);
+    cr_assert_geq(fd, 0, "%s: %s", path, strerror(errno));
+    cr_assert_eq(write(fd, zeros, FULL_FILLER), FULL_FILLER);
+    close(fd);
+    free(zeros);
+}
+
+/* Appends n records at *end, which must all succeed. */
+static void full_append_ok(journal *j, journal_pos *end, int n, const char *when)
+{
+    for (int i = 0; i < n; i++, (*end)++) {
+        int rc;
+        memset(full_rec, full_byte(*end), full_len(*end));
+        rc = journal_append(j, *end, full_rec, full_len(*end));
+        cr_assert_eq(rc, 0, "append at %llu %s: %s", (unsigned long long)*end, when, journal_strerror(rc));
+    }
+}
+
+/*
+ * A small tmpfs, filled by appends: every failing append or batch gives
+ * -ENOSPC (LMDB itself reports the short write that fills the disk as
+ * EIO), nothing acknowledged is lost, and once space is freed by deleting
+ * another file, appends and truncations work again in the same process.
+ * A truncation on the full disk may itself fail with -ENOSPC (removing
+ * records writes pages too) but never loses or reorders anything.
+ */
+Test(faults, a_full_file_system_gives_enospc_and_appends_resume_once_space_is_freed)
+{
+    const char *mnt = tu_path("mnt"), *store, *filler[2];
+    journal_store *s;
+    journal *j;
+    journal_pos end = 0, begin = 0;
+    int rc;
+
+    tu_require_lmdb();
+    if (geteuid() != 0)
+        cr_skip_test("mounting a small tmpfs needs root (this test runs as uid %u)", (unsigned)geteuid());
+    /* A mount namespace of this test process: the tmpfs goes with it. */
+    if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
+        cr_skip_test("no mount namespace for a small tmpfs: %s", strerror(errno));
+    cr_assert_eq(mkdir(mnt, 0755), 0);
+    if (mount("tmpfs", mnt, "tmpfs", 0, "size=" FULL_FS_SIZE) != 0)
+        cr_skip_test("cannot mount a tmpfs: %s", strerror(errno));
+    store = tu_path("mnt/store");
+    filler[0] = tu_path("mnt/filler0");
+    filler[1] = tu_path("mnt/filler1");
+    full_filler(filler[0]);
+    full_filler(filler[1]);
+
+    s = tu_open_store(store, 0);
+    j = tu_open_journal(s, "j");
+    end = full_fill(j, end, 12);
+    full_verify(j, begin, end);
+
+    /* Space freed by deleting another file: appends work again in this
+     * process, without reopening. */
+    cr_assert_eq(unlink(filler[0]), 0);
+    full_append_ok(j, &end, 3, "after deleting a file");
+    full_verify(j, begin, end);
+
+    /* Full again: a truncation may find no room, and removes a prefix at
+     * most. */
+    end = full_fill(j, end, 6);
+    rc = journal_truncate(j, end / 2);
+    cr_assert(rc == 0 || rc == -ENOSPC, "truncate on a full file system: %s", journal_strerror(rc));
+    cr_assert_eq(journal_bounds(j, &begin, NULL), 0);
+    cr_assert_leq(begin, end / 2);
+    full_verify(j, begin, end);
+    fprintf(stderr, "faults: full tmpfs: %llu records acknowledged; truncate on the full disk: %s, to %llu of %llu\n",
+            (unsigned long long)end, journal_strerror(rc), (unsigned long long)begin, (unsigned long long)end / 2);
+
+    /* Room again: the truncation completes, and its pages serve appends. */
+    cr_assert_eq(unlink(filler[1]), 0);
+    rc = journal_truncate(j, end / 2);
+    cr_assert_eq(rc, 0, "truncate after deleting a file: %s", journal_strerror(rc));
+    begin = end / 2;
+    full_append_ok(j, &end, 3, "after truncating");
+    full_verify(j, begin, end);
+    cr_assert_eq(journal_store_check(s, NULL, NULL), 0);
+    journal_close(j);
+    cr_assert_eq(journal_store_close(s), 0);
+
+    /* Reopened: everything acknowledged is there. */
+    s = tu_open_store(store, JOURNAL_RDONLY);
+    j = tu_open_journal(s, "j");
+    full_verify(j, begin, end);
+    cr_assert_eq(journal_store_check(s, NULL, NULL), 0);
+    journal_close(j);
+    cr_assert_eq(journal_store_close(s), 0);
+    tu_rm_rf(store);
+    umount2(mnt, MNT_DETACH);
 }

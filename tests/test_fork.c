@@ -10,6 +10,9 @@
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -399,4 +402,101 @@ Test(fork, a_grandchild_cannot_use_the_handles_its_parent_opened)
     cr_assert_eq(journal_store_check(s, NULL, NULL), 0);
     cr_assert_eq(journal_close(j), 0);
     cr_assert_eq(journal_store_close(s), 0);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Closing an inherited store while other threads of the parent had handles  */
+
+#define FORK_CHILDREN 40
+#define FORK_THREADS 4
+
+struct fork_load {
+    journal_store *s;
+    atomic_int stop;
+    atomic_int rounds;
+    int failed; /* a thread's first failing code */
+};
+
+/* Opens journals and snapshots over and over, so that at any fork some are
+ * open in threads that do not exist in the child. */
+static void *fork_load_thread(void *arg)
+{
+    struct fork_load *l = arg;
+    while (!atomic_load(&l->stop)) {
+        journal *j;
+        journal_snapshot *snap[3];
+        const void *rec;
+        size_t len;
+        int rc = journal_open(l->s, "j", &j);
+        if (rc != 0) {
+            l->failed = rc;
+            break;
+        }
+        for (int i = 0; i < 3 && rc == 0; i++)
+            if ((rc = journal_snapshot_begin(j, &snap[i])) == 0 &&
+                (rc = journal_snapshot_get(snap[i], (journal_pos)i, &rec, &len)) != 0)
+                journal_snapshot_end(snap[i]);
+        if (rc != 0) {
+            l->failed = rc;
+            break;
+        }
+        journal_snapshot_end(snap[1]);
+        journal_close(j); /* the other two outlive the journal handle */
+        journal_snapshot_end(snap[0]);
+        journal_snapshot_end(snap[2]);
+        atomic_fetch_add(&l->rounds, 1);
+    }
+    return NULL;
+}
+
+Test(fork, a_child_closes_an_inherited_store_while_parent_threads_had_handles_open, .timeout = 120)
+{
+    const char *path = tu_store();
+    struct fork_load l = {0};
+    pthread_t t[FORK_THREADS];
+    journal *j;
+    journal_snapshot *snap;
+    const void *first;
+    size_t len;
+    int bad = 0, status = 0;
+
+    tu_require_lmdb();
+    fork_setup_parent(path, &l.s, &j, &snap);
+    cr_assert_eq(journal_snapshot_get(snap, 0, &first, &len), 0);
+    for (int i = 0; i < FORK_THREADS; i++)
+        cr_assert_eq(pthread_create(&t[i], NULL, fork_load_thread, &l), 0);
+    for (int c = 0; c < FORK_CHILDREN; c++) {
+        pid_t pid;
+        /* Let the threads get going between forks. */
+        for (int r = atomic_load(&l.rounds); atomic_load(&l.rounds) < r + 2 && !l.failed;)
+            sched_yield();
+        fflush(NULL);
+        pid = fork();
+        cr_assert(pid >= 0);
+        if (pid == 0) {
+            /* Half the children close the store first, the others last:
+             * both orders must work and free only the child's memory. */
+            int rc;
+            if (c % 2) {
+                rc = journal_store_close(l.s);
+                journal_snapshot_end(snap);
+                journal_close(j);
+            } else {
+                journal_snapshot_end(snap);
+                journal_close(j);
+                rc = journal_store_close(l.s);
+            }
+            _exit(rc == 0 ? 0 : 100 + (JOURNAL_ENOTFOUND - rc));
+        }
+        if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+            if (bad++ == 0)
+                cr_log_error("child %d: status %d (exit %d = 100 + code offset)", c, status, WEXITSTATUS(status));
+        }
+    }
+    atomic_store(&l.stop, 1);
+    for (int i = 0; i < FORK_THREADS; i++)
+        pthread_join(t[i], NULL);
+    cr_assert_eq(l.failed, 0, "a parent thread failed: %s", journal_strerror(l.failed));
+    cr_assert_eq(bad, 0, "%d of %d children failed to close the inherited store", bad, FORK_CHILDREN);
+    fork_check_parent(l.s, j, snap, first, FORK_RECORDS);
 }

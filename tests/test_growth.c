@@ -22,6 +22,7 @@
 #include "util.h"
 
 #include <criterion/criterion.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -617,4 +618,100 @@ Test(growth, snapshot_stays_intact_while_another_process_grows_the_map)
 Test(growth, reads_beyond_the_map_wait_for_this_process_snapshot_to_end)
 {
     grow_under(SNAPSHOT_READS);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Opening while another process grows the store                            */
+
+#define OPENS 10000
+#define OPEN_REC 1500
+
+/* Built with AddressSanitizer (GCC says so one way, clang another). */
+#if defined(__SANITIZE_ADDRESS__)
+#define GROWTH_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define GROWTH_ASAN 1
+#endif
+#endif
+#ifndef GROWTH_ASAN
+#define GROWTH_ASAN 0
+#endif
+
+struct opener_writer {
+    const char *path;
+    int ready; /* write end: one byte once the writer appends */
+};
+
+/* Appends for ever (the test kills it), so that the data keeps outgrowing
+ * the map of every process that opens the store with a small map. */
+static void growing_writer(void *arg)
+{
+    struct opener_writer *w = arg;
+    journal_options o = {.map_size = MAP_START, .flags = JOURNAL_NOSYNC};
+    unsigned char rec[OPEN_REC];
+    journal_store *s;
+    journal *j;
+    journal_pos end;
+    int rc;
+
+    memset(rec, 0x5a, sizeof rec);
+    if ((rc = journal_store_open(w->path, &o, &s)) != 0 || (rc = journal_open(s, "grow", &j)) != 0)
+        tu_child_fail("writer: open: %s", journal_strerror(rc));
+    if ((rc = journal_bounds(j, NULL, &end)) != 0)
+        tu_child_fail("writer: bounds: %s", journal_strerror(rc));
+    for (uint64_t n = 0;; n++) {
+        if ((rc = journal_append(j, end, rec, sizeof rec)) != 0)
+            tu_child_fail("writer: append at %llu: %s", (unsigned long long)end, journal_strerror(rc));
+        end++;
+        if (n == 0 && tu_write_all(w->ready, "x", 1) != 0)
+            tu_child_fail("writer: pipe");
+    }
+}
+
+/*
+ * A commit between mdb_env_open() and open's first read transaction that
+ * takes the data past the opener's map gives LMDB's MDB_MAP_RESIZED there:
+ * open must adopt the new size, as every later read does, not fail.
+ */
+Test(growth, opens_racing_a_growing_writer_never_fail, .timeout = 300)
+{
+    struct opener_writer w = {tu_store(), -1};
+    journal_options o = {.map_size = MAP_START};
+    int fds[2], failures = 0, first = 0;
+    /* Under a sanitizer or valgrind, where an open costs ten times more,
+     * the point is memory safety on this path, not the count. */
+    unsigned opens = getenv("JOURNAL_TEST_VALGRIND") ? OPENS / 20 : GROWTH_ASAN ? OPENS / 5 : OPENS;
+    journal_store *s;
+    char c;
+    pid_t pid;
+
+    tu_require_lmdb();
+    tu_procs_init();
+    s = tu_open_store(w.path, 0);
+    cr_assert_eq(journal_store_close(s), 0);
+    cr_assert_eq(pipe(fds), 0);
+    w.ready = fds[1];
+    pid = tu_spawn(growing_writer, &w);
+    close(fds[1]);
+    tu_wait_readable(fds[0]);
+    cr_assert_eq(tu_read_all(fds[0], &c, 1), 0, "the writer did not start: %s", tu_child_errors());
+    for (unsigned i = 0; i < opens; i++) {
+        int rc;
+        /* Half read-only, as journal-dump opens, half read-write. */
+        o.flags = i % 2 ? JOURNAL_RDONLY : 0;
+        rc = journal_store_open(w.path, &o, &s);
+        if (rc == 0) {
+            journal_stat st;
+            rc = journal_store_stat(s, &st);
+            cr_assert_eq(journal_store_close(s), 0);
+        }
+        if (rc != 0 && failures++ == 0)
+            first = rc;
+    }
+    kill(pid, SIGKILL);
+    tu_reap(pid);
+    close(fds[0]);
+    tu_procs_fini();
+    cr_assert_eq(failures, 0, "%d of %u opens failed, the first with %s", failures, opens, journal_strerror(first));
 }

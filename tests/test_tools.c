@@ -1164,6 +1164,24 @@ Test(dump, bad_usage_is_a_one_line_error_with_status_2)
     }
 }
 
+Test(dump, empty_store_or_journal_names_and_overlong_names_are_bad_usage)
+{
+    const char *store = tu_store();
+    char *out, *err, *longname = fmt("%0256d", 0);
+    make_journal(store, "j", mixed, NMIXED);
+    cr_assert_eq(run(&out, &err, "%s %s ''", dump_bin(), q(store)), 2, "stderr: %s", err);
+    cr_assert_str_eq(out, "");
+    assert_usage_line(err, "journal-dump");
+    cr_assert_eq(run(&out, &err, "%s -F %s ''", dump_bin(), q(store)), 2, "stderr: %s", err);
+    assert_usage_line(err, "journal-dump");
+    cr_assert_eq(run(&out, &err, "%s %s %s", dump_bin(), q(store), longname), 2, "stderr: %s", err);
+    assert_usage_line(err, "journal-dump");
+    cr_assert_eq(run(&out, &err, "%s ''", dump_bin()), 2, "stderr: %s", err);
+    assert_usage_line(err, "journal-dump");
+    cr_assert_eq(run(&out, &err, "%s -s ''", dump_bin()), 2, "stderr: %s", err);
+    assert_usage_line(err, "journal-dump");
+}
+
 Test(dump, ends_quietly_when_the_reader_goes_away)
 {
     const char *store = tu_store();
@@ -1390,6 +1408,59 @@ Test(copy, errors_are_one_line_with_the_documented_status)
     cr_assert_eq(stat(tu_path("other"), &st), -1);
     cr_assert_eq(run(&out, &err, "%s", copy_bin()), 2);
     assert_usage_line(err, "journal-copy");
+}
+
+/* The names in a directory, sorted, one per line: what a refused copy must
+ * leave unchanged. */
+static char *dir_listing(const char *dir)
+{
+    char *out;
+    cr_assert_eq(run(&out, NULL, "ls -laR %s | awk '{print $1, $5, $NF}'", q(dir)), 0);
+    return out;
+}
+
+Test(copy, empty_arguments_are_bad_usage)
+{
+    const char *store = tu_store();
+    char *out, *err;
+    struct stat st;
+    make_journal(store, "j", mixed, NMIXED);
+    cr_assert_eq(run(&out, &err, "%s %s ''", copy_bin(), q(store)), 2, "stderr: %s", err);
+    cr_assert_str_eq(out, "");
+    assert_usage_line(err, "journal-copy");
+    cr_assert_eq(run(&out, &err, "%s '' %s", copy_bin(), q(tu_path("backup"))), 2, "stderr: %s", err);
+    assert_usage_line(err, "journal-copy");
+    cr_assert_eq(stat(tu_path("backup"), &st), -1, "a copy was made");
+}
+
+Test(copy, refuses_a_destination_inside_the_store_and_writes_nothing)
+{
+    const char *store = tu_store(), *link = tu_path("link");
+    char *before, *after, *out, *err;
+    struct stat st;
+    tu_require_lmdb();
+    make_journal(store, "j", mixed, NMIXED);
+    cr_assert_eq(symlink(store, link), 0);
+    before = dir_listing(store);
+    const char *dests[] = {
+        fmt("%s/sub", store),   fmt("%s/sub/", store), store, fmt("%s/", store),
+        fmt("%s/.", store),     fmt("%s/sub", link),   link,  fmt("%s/../%s/sub", store, strrchr(store, '/') + 1),
+        fmt("%s/./sub", store),
+    };
+    for (size_t i = 0; i < sizeof dests / sizeof dests[0]; i++) {
+        int st_rc = run(&out, &err, "%s %s %s", copy_bin(), q(store), q(dests[i]));
+        cr_assert(st_rc == 2, "journal-copy STORE %s: status %d, stderr: %s", dests[i], st_rc, err);
+        cr_assert_str_eq(out, "");
+        cr_assert_str_eq(err, fmt("journal-copy: %s: the destination is inside the store it copies\n", dests[i]), "%s",
+                         err);
+        after = dir_listing(store);
+        cr_assert_str_eq(before, after, "journal-copy STORE %s changed the store", dests[i]);
+    }
+    /* The same refusal when STORE is given through the link. */
+    cr_assert_eq(run(&out, &err, "%s %s %s", copy_bin(), q(link), q(fmt("%s/sub", store))), 2, "stderr: %s", err);
+    cr_assert_eq(stat(fmt("%s/sub", store), &st), -1);
+    /* A sibling whose name starts like the store's is not inside it. */
+    cr_assert_eq(run(&out, &err, "%s %s %s", copy_bin(), q(store), q(fmt("%s-sibling", store))), 0, "stderr: %s", err);
 }
 
 Test(copy, help_goes_to_stdout_and_version_names_both_versions)

@@ -7,9 +7,14 @@
  * an error instead of a new, empty store copied faithfully. See
  * journal-copy.1 for the user's view.
  */
+#define _GNU_SOURCE /* asprintf() */
+#include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "journal.h"
 
@@ -43,6 +48,54 @@ static int bad_usage(const char *fmt, ...)
     va_end(ap);
     fprintf(stderr, " (see %s --help)\n", PROG);
     return 2;
+}
+
+/*
+ * Where dest would be once created, with every symbolic link and "." or
+ * ".." resolved: realpath() of dest when it exists, else of its parent
+ * followed by its last name (the copy creates only dest itself, so a
+ * missing parent fails the copy anyway). NULL when it cannot be resolved.
+ */
+static char *resolve_dest(const char *dest)
+{
+    char *copy, *slash, *parent, *out = realpath(dest, NULL);
+    const char *name;
+    size_t len;
+
+    if (out || errno != ENOENT)
+        return out;
+    copy = strdup(dest);
+    if (!copy)
+        return NULL;
+    len = strlen(copy);
+    while (len > 1 && copy[len - 1] == '/')
+        copy[--len] = '\0';
+    slash = strrchr(copy, '/');
+    if (slash) {
+        *slash = '\0';
+        name = slash + 1;
+        parent = realpath(slash == copy ? "/" : copy, NULL);
+    } else {
+        name = copy;
+        parent = realpath(".", NULL);
+    }
+    if (parent && asprintf(&out, "%s/%s", strcmp(parent, "/") == 0 ? "" : parent, name) < 0)
+        out = NULL;
+    free(parent);
+    free(copy);
+    return out;
+}
+
+/* 1 when the directory dest is the store's directory or lies inside it: a
+ * copy there would write into the store it reads. */
+static int dest_inside_store(const char *store, const char *dest)
+{
+    char *s = realpath(store, NULL), *d = s ? resolve_dest(dest) : NULL;
+    size_t n = s ? strlen(s) : 0;
+    int inside = d && strncmp(d, s, n) == 0 && (d[n] == '\0' || d[n] == '/' || (n == 1 && s[0] == '/'));
+    free(d);
+    free(s);
+    return inside;
 }
 
 int main(int argc, char **argv)
@@ -81,6 +134,12 @@ int main(int argc, char **argv)
         return bad_usage("%s", argc - optind < 2 ? "STORE and DEST are needed" : "too many arguments");
     store = argv[optind];
     dest = argv[optind + 1];
+    if (*store == '\0' || *dest == '\0')
+        return bad_usage("%s is empty", *store == '\0' ? "STORE" : "DEST");
+    if (dest_inside_store(store, dest)) {
+        fprintf(stderr, "%s: %s: the destination is inside the store it copies\n", PROG, dest);
+        return 2;
+    }
 
     rc = journal_store_open(store, &jo, &s);
     if (rc != 0) {

@@ -674,6 +674,14 @@ static int parse_options(int argc, char **argv, struct options *o)
         o->name = argv[optind++];
     if (optind < argc)
         return bad_usage("too many arguments: '%s'", argv[optind]);
+    if (*o->store == '\0')
+        return bad_usage("STORE is empty");
+    /* The library's own limits on names, as usage errors rather than
+     * failures: no store is opened for a name that cannot exist. */
+    if (o->name && *o->name == '\0')
+        return bad_usage("JOURNAL is empty");
+    if (o->name && strlen(o->name) > 255)
+        return bad_usage("JOURNAL is longer than 255 bytes");
     if (stat && check)
         return bad_usage("--stat and --check go separately");
     if ((stat || check) && o->name)
