@@ -136,7 +136,7 @@ static void read_boot_id(char *out)
     if (n > 0 && out[n - 1] == '\n')
         out[n - 1] = '\0';
     if (n <= 0)
-        strcpy(out, "unknown"); /* then every open counts as a reboot */
+        out[0] = '\0'; /* unknown: see journal__steady_preopen() */
 }
 
 /* The newest valid record of the side file: 0, 1 when there is none. */
@@ -464,6 +464,10 @@ int journal__steady_preopen(struct lmdb_store *ls, const char *dir, const journa
         return rc;
     if (st->fd < 0)
         return 0; /* a store without steady points */
+    /* Without the boot id a restart cannot be told from a live process's
+     * unsynced commits, and recovery would be unsafe either way. */
+    if (!st->boot[0])
+        return -ENOTSUP;
     if ((rc = lock_side(st)) != 0)
         return rc;
     rc = rec_read(st->fd, &r);
