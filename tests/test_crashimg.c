@@ -103,10 +103,14 @@ static void ci_record(const char *store, const char *mode, uint64_t seed, const 
     ci_build(shim, sizeof shim, "crashimg_shim.so");
     ci_build(driver, sizeof driver, "crashimg_driver");
     cr_assert(access(shim, R_OK) == 0 && access(driver, X_OK) == 0, "build %s and %s first", shim, driver);
+    /* The shim goes first, before a sanitizer's runtime (which must then
+     * not insist on coming first). */
     snprintf(cmd, sizeof cmd,
              "JOURNAL_TEST_BOOT_ID=crashimg-recording JOURNAL_CRASHIMG_DIR='%s' JOURNAL_CRASHIMG_LOG='%s' "
-             "LD_PRELOAD='%s' '%s' '%s' %s %d %llu",
-             store, log, shim, driver, store, mode, CI_APPENDS, (unsigned long long)seed);
+             "LD_PRELOAD='%s%s%s' ASAN_OPTIONS='%s%sverify_asan_link_order=0' '%s' '%s' %s %d %llu",
+             store, log, shim, getenv("LD_PRELOAD") ? " " : "", getenv("LD_PRELOAD") ? getenv("LD_PRELOAD") : "",
+             getenv("ASAN_OPTIONS") ? getenv("ASAN_OPTIONS") : "", getenv("ASAN_OPTIONS") ? ":" : "", driver, store,
+             mode, CI_APPENDS, (unsigned long long)seed);
     st = tu_run(cmd, &out, &err);
     cr_assert_eq(st, 0, "driver failed (%d): %s %s", st, out ? out : "", err ? err : "");
     free(out);
