@@ -643,7 +643,7 @@ void journal__steady_close(struct lmdb_store *ls, int forked, int failed)
     }
     /* A clean close makes the last commit steady. */
     if (!forked && atomic_load(&st->mode) != STEADY_OFF && atomic_load(&st->dirty))
-        steady_point(ls, 0, 0, 0);
+        steady_point(ls, 0, 0, 1);
     if (forked) {
         if (st->pin)
             journal__keep_forked(st->pin);
