@@ -284,7 +284,7 @@ typedef struct journal_options {
     uint64_t map_size;    /**< initial size of the map (at least 64 KiB); 0: 1 GiB, or max_size if smaller */
 
     /** JOURNAL_NOSYNC: the longest time between steady points, in
-     * milliseconds (see DURABILITY); 0: 100. */
+     * milliseconds (see DURABILITY); 0: 50. */
     unsigned sync_interval_ms;
     /** JOURNAL_NOSYNC: bytes appended by this handle that bring the next
      * steady point early; 0: 16 MiB. */

@@ -45,6 +45,7 @@
  * steady point (taken under the writer lock) covers every commit made the
  * old way.
  */
+#define _GNU_SOURCE /* asprintf(), flock() */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
