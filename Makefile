@@ -264,7 +264,9 @@ CRITERION_JOBS ?= 2
 
 FAULT_SHIM := $(B)/tests/faultshim.so
 FAULT_DRIVER := $(B)/tests/fault_driver
-TEST_DEPS := lib tools examples $(BENCH) $(TEST_BIN) $(FAULT_SHIM) $(FAULT_DRIVER)
+CRASHIMG_SHIM := $(B)/tests/crashimg_shim.so
+CRASHIMG_DRIVER := $(B)/tests/crashimg_driver
+TEST_DEPS := lib tools examples $(BENCH) $(TEST_BIN) $(FAULT_SHIM) $(FAULT_DRIVER) $(CRASHIMG_SHIM) $(CRASHIMG_DRIVER)
 
 # The second pass, against PostgreSQL, needs the backend.
 ifeq ($(PG),1)
@@ -360,6 +362,19 @@ $(B)/fuzz/fuzz_ops: tests/fuzz/fuzz_ops.c $(LIB_SRC) $(LIB_HDR)
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_FLAGS) $(LMDB_CFLAGS) $(if $(filter 1,$(PG)),$(PG_CFLAGS)) -o $@ tests/fuzz/fuzz_ops.c \
 		$(LIB_SRC) $(LIBS)
+
+# The crash-image harness (tests/test_crashimg.c): a shim that logs the
+# store's writes and syncs (never sanitized, like the fault shim), and the
+# workload it runs under.
+$(CRASHIMG_SHIM): tests/crashimg_shim.c tests/crashimg.h
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -std=c11 $(TEST_CFLAGS) -Wall -Wextra -Wshadow -fPIC -shared -o $@ $< -ldl -pthread
+
+$(CRASHIMG_DRIVER): tests/crashimg_driver.c tests/crashimg.h $(B)/libjournal.a include/journal.h
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(REQ_CFLAGS) $(TEST_CFLAGS) $(LMDB_CFLAGS) -o $@ $< $(B)/libjournal.a $(LDFLAGS) $(LIBS) -ldl
+
+$(B)/tests/test_crashimg.o: tests/crashimg.h
 
 ifdef JOURNAL_DEPS_DONE
 fault-all: $(TEST_BIN) $(FAULT_SHIM) $(FAULT_DRIVER)

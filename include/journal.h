@@ -78,10 +78,26 @@
  * By default a write (append, batch, truncate) is on disk when the call
  * returns 0: data pages and the root page are both synced. A crash of the
  * process or of the machine keeps every write that returned 0.
- * With JOURNAL_NOSYNC the data pages are still synced before the root page
- * that refers to them is written, but the root page itself is not synced:
- * a crash of the machine may undo the most recent writes, never corrupt the
- * store. A crash of the process alone loses nothing either way.
+ * With JOURNAL_NOSYNC nothing is synced when a write commits (it is
+ * visible to every process at once, and a crash of the process loses
+ * nothing). Every 50 ms (opts.sync_interval_ms), or sooner when the data
+ * grows fast (opts.sync_bytes, or an eighth of the store), a background
+ * thread makes the latest commit a *steady point*: it syncs the data file
+ * and records the commit in the side file "steady" of the store, and its
+ * pages are not reused until the next steady point is recorded. After a
+ * crash of the machine (any restart that did not follow a clean close: a
+ * new boot id), the first writable open goes back to the last steady
+ * point, under a lock, before anything else reads the file: a machine
+ * crash undoes at most the writes acknowledged after the last steady
+ * point that completed (the interval plus the time of one sync), never
+ * corrupts the store, never leaves a gap. journal_store_sync() and
+ * journal_store_close() make the last commit steady. A JOURNAL_RDONLY open
+ * of a store that must go back first returns -EAGAIN and changes nothing:
+ * open it writable once. The cost: pages freed since the last steady point
+ * cannot be reused yet, so the data file holds about two intervals' worth
+ * of freed pages more than with durable writes. Once a store has been
+ * opened with JOURNAL_NOSYNC, its durable handles commit the same way and
+ * take a steady point before each call returns (two syncs, as before).
  * A write that failed with an I/O error (-EIO, -ENOSPC) was not
  * acknowledged, but may still have reached the disk (a sync can report an
  * error for data it wrote): after reopening, the store holds every
@@ -323,6 +339,13 @@ typedef struct journal_options {
     unsigned flags;       /**< JOURNAL_RDONLY | JOURNAL_NOSYNC */
     unsigned mode;        /**< permission bits of files created; 0: 0644 */
     uint64_t map_size;    /**< initial size of the map (at least 64 KiB); 0: 1 GiB, or max_size if smaller */
+
+    /** JOURNAL_NOSYNC: the longest time between steady points, in
+     * milliseconds (see DURABILITY); 0: 50. */
+    unsigned sync_interval_ms;
+    /** JOURNAL_NOSYNC: bytes appended by this handle that bring the next
+     * steady point early; 0: 16 MiB. */
+    uint64_t sync_bytes;
 } journal_options;
 
 /** One record, for journal_append_batch(). */

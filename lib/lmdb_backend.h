@@ -17,6 +17,7 @@
 
 struct lmdb_tnode;
 struct lmdb_append;
+struct lmdb_steady;
 
 struct lmdb_store {
     struct journal_store base;
@@ -72,6 +73,9 @@ struct lmdb_store {
     uint64_t wait_gen;   /* changes seen by the sleeper */
     uint64_t poll_txnid; /* polling: the last transaction seen */
     int64_t poll_ms;     /* polling: the next sleep */
+
+    /* Steady points (lmdb_steady.c). */
+    struct lmdb_steady *steady;
 };
 
 struct lmdb_journal {
@@ -133,6 +137,36 @@ int journal__adopt_map(struct lmdb_store *ls);
 /* Reads the catalog entry of a journal. */
 int journal__catalog_get(struct lmdb_store *ls, MDB_txn *txn, const char *name, size_t namelen, uint64_t *id,
                          uint64_t *begin, uint64_t *end);
+
+/*
+ * Steady points (lmdb_steady.c): commits without a sync that a machine
+ * crash cannot corrupt. preopen runs before mdb_env_open() (it recovers
+ * the data file after a machine restart and may add MDB_NOSYNC to
+ * *env_flags), postopen after it, once the store is known good, and before anything is
+ * committed (idempotent: open_dbs() calls it before creating a store).
+ * in_txn is called inside each write transaction, committed after each
+ * successful commit (a durable handle of a store with steady points syncs
+ * there). sync sets *done when it made the last commit durable.
+ * reader_check replaces mdb_reader_check(). close with `failed` after a
+ * failed open.
+ */
+int journal__steady_preopen(struct lmdb_store *ls, const char *dir, const journal_options *opts, unsigned mode,
+                            unsigned *env_flags);
+int journal__steady_postopen(struct lmdb_store *ls);
+/* Before each commit: the handle's first steady point, when not taken. */
+int journal__steady_first(struct lmdb_store *ls);
+/* After a truncation: in a store with steady points at max_size, makes the
+ * room it freed usable by the next commit (lmdb_store.c). */
+void journal__steady_truncated(struct lmdb_store *ls);
+/* 1 when the store has steady points. */
+int journal__steady_on(struct lmdb_store *ls);
+int journal__steady_in_txn(struct lmdb_store *ls);
+int journal__steady_committed(struct lmdb_store *ls);
+int journal__steady_sync(struct lmdb_store *ls, int *done);
+int journal__steady_reader_check(struct lmdb_store *ls, int *dead);
+/* 1 when a steady point was taken to release pinned pages (at max_size). */
+int journal__steady_relieve(struct lmdb_store *ls);
+void journal__steady_close(struct lmdb_store *ls, int forked, int failed);
 
 /* Journal and snapshot operations (lmdb_journal.c). */
 int journal__lmdb_jopen(journal_store *s, const char *name, size_t namelen, journal **out);

@@ -435,6 +435,8 @@ int journal__lmdb_truncate(journal *j, journal_pos end)
             break;
         journal__count(&j->s->counters.truncated, t.removed);
     }
+    if (rc == 0)
+        journal__steady_truncated(ls_of(j));
     return rc;
 }
 

@@ -297,7 +297,7 @@ static void after_commit(struct lmdb_store *ls)
     seen = atomic_load_explicit(&ls->checked_pgno, memory_order_relaxed);
     if (info.me_last_pgno > seen + 64 + seen / 8) {
         atomic_store_explicit(&ls->checked_pgno, info.me_last_pgno, memory_order_relaxed);
-        mdb_reader_check(ls->env, NULL);
+        journal__steady_reader_check(ls, NULL);
     }
     if ((info.me_last_pgno + 1) * (uint64_t)ls->psize * 2 <= info.me_mapsize)
         return;
@@ -347,16 +347,68 @@ static int commit_error(struct lmdb_store *ls, int rc)
     return avail * sv.f_frsize < FULL_MARGIN ? ENOSPC : rc;
 }
 
+/*
+ * A store with steady points that reached max_size: the pages that the
+ * steady point pins may be what is missing. Stage 0 takes a fresh steady
+ * point. Stage 1, after a truncation: LMDB lets a transaction reuse only
+ * pages freed before the previous one, and the pages the truncation just
+ * freed are the ones that fit the next records; so commit a change of
+ * nothing (the next id rewritten: a few single pages), then take a steady
+ * point on it. 1 when the caller should try again.
+ */
+static int relieve(struct lmdb_store *ls, int stage)
+{
+    MDB_val k = {7, "next_id"}, v;
+    unsigned char id[8];
+    MDB_txn *txn;
+    int rc;
+
+    if (!journal__steady_on(ls))
+        return 0;
+    if (stage == 1) {
+        journal__gate_enter(ls);
+        rc = mdb_txn_begin(ls->env, NULL, 0, &txn);
+        if (rc == 0) {
+            rc = mdb_get(txn, ls->meta, &k, &v);
+            if (rc == 0 && v.mv_size == sizeof id) {
+                memcpy(id, v.mv_data, sizeof id);
+                v.mv_data = id;
+                rc = mdb_put(txn, ls->meta, &k, &v, 0);
+            }
+            if (rc == 0)
+                rc = mdb_txn_commit(txn);
+            else
+                mdb_txn_abort(txn);
+        }
+        journal__gate_leave(ls);
+        if (rc != 0)
+            return 0;
+    }
+    return journal__steady_relieve(ls);
+}
+
+void journal__steady_truncated(struct lmdb_store *ls)
+{
+    MDB_envinfo info;
+    mdb_env_info(ls->env, &info);
+    if (ls->max_map && info.me_mapsize >= ls->max_map)
+        relieve(ls, 1);
+}
+
 int journal__write(struct lmdb_store *ls, int (*body)(MDB_txn *txn, void *arg), void *arg)
 {
     MDB_txn *txn;
     uint64_t seen;
-    int rc;
+    int rc, relieved = 0;
 
+    if ((rc = journal__steady_first(ls)) != 0)
+        return rc;
     for (;;) {
         journal__gate_enter(ls);
         rc = mdb_txn_begin(ls->env, NULL, 0, &txn);
-        if (rc == 0) {
+        if (rc == 0 && (rc = journal__steady_in_txn(ls)) != 0)
+            mdb_txn_abort(txn);
+        else if (rc == 0) {
             rc = body(txn, arg);
             if (rc == 0)
                 rc = commit_error(ls, mdb_txn_commit(txn));
@@ -368,12 +420,17 @@ int journal__write(struct lmdb_store *ls, int (*body)(MDB_txn *txn, void *arg), 
         seen = map_size(ls);
         journal__gate_leave(ls);
         rc = grow(ls, seen, rc == MDB_MAP_RESIZED, 1);
+        /* At max_size: pages pinned by the steady point may be all that is
+         * missing; a fresh steady point releases them. */
+        if (rc == JOURNAL_EFULL && !relieved && relieve(ls, 0))
+            rc = 0, relieved = 1;
         if (rc != 0)
             return rc;
     }
     journal__gate_leave(ls);
     if (rc == 0) {
         notify_commit(ls);
+        rc = journal__steady_committed(ls);
         after_commit(ls);
     }
     return journal__from_mdb(rc);
@@ -389,7 +446,7 @@ static int txn_begin_read(struct lmdb_store *ls, MDB_txn **txn)
     int rc = mdb_txn_begin(ls->env, NULL, MDB_RDONLY, txn);
     if (rc == MDB_READERS_FULL) {
         int dead = 0;
-        if (mdb_reader_check(ls->env, &dead) == 0 && dead > 0)
+        if (journal__steady_reader_check(ls, &dead) == 0 && dead > 0)
             rc = mdb_txn_begin(ls->env, NULL, MDB_RDONLY, txn);
     }
     return rc;
@@ -638,6 +695,8 @@ static int open_dbs(struct lmdb_store *ls, int rdonly)
         return journal__from_mdb(rc);
     if (rdonly)
         return -ENOENT; /* an empty environment: no store here yet */
+    if ((rc = journal__steady_postopen(ls)) != 0)
+        return rc; /* steady before the first commit */
     return journal__write(ls, create_body, ls);
 }
 
@@ -745,19 +804,22 @@ int journal__lmdb_open(const char *path, const journal_options *opts, journal_st
         goto out_mutex;
     if (rdonly)
         env_flags |= MDB_RDONLY;
-    if (opts->flags & JOURNAL_NOSYNC)
-        env_flags |= MDB_NOMETASYNC;
+    if ((rc = journal__steady_preopen(ls, path, opts, mode, &env_flags)) != 0)
+        goto out_env;
     if ((rc = mdb_env_set_maxdbs(ls->env, 3)) != 0 ||
         (rc = mdb_env_set_maxreaders(ls->env, opts->max_readers ? opts->max_readers : DEFAULT_READERS)) != 0 ||
         (rc = mdb_env_set_mapsize(ls->env, map)) != 0 || (rc = mdb_env_open(ls->env, path, env_flags, mode)) != 0)
         goto out_env;
-    mdb_reader_check(ls->env, NULL);
-    if ((rc = check_length(ls)) != 0 || (rc = open_dbs(ls, rdonly)) != 0)
+    /* The store is checked before the first steady point, which writes:
+     * a store that is refused stays as it was. */
+    if ((rc = check_length(ls)) != 0 || (rc = open_dbs(ls, rdonly)) != 0 || (rc = journal__steady_postopen(ls)) != 0 ||
+        (rc = journal__steady_reader_check(ls, NULL)) != 0)
         goto out_env;
     *out = &ls->base;
     return 0;
 
 out_env:
+    journal__steady_close(ls, 0, 1);
     mdb_env_close(ls->env);
 out_mutex:
     journal__waiters_fini(ls, 0);
@@ -786,10 +848,12 @@ static void lmdb_store_close(journal_store *s)
          * closing them here would release the parent's slots. */
         for (unsigned i = 0; i < ls->npool; i++)
             journal__keep_forked(ls->pool[i]);
+        journal__steady_close(ls, 1, 0);
         journal__keep_forked(ls->env);
     } else {
         for (unsigned i = 0; i < ls->npool; i++)
             mdb_txn_abort(ls->pool[i]);
+        journal__steady_close(ls, 0, 0);
         mdb_env_close(ls->env);
         pthread_cond_destroy(&ls->gc_cv);
         pthread_mutex_destroy(&ls->gc_mu);
@@ -804,7 +868,11 @@ static void lmdb_store_close(journal_store *s)
 
 static int lmdb_store_sync(journal_store *s)
 {
-    return journal__from_mdb(mdb_env_sync(lmdb_store_of(s)->env, 1));
+    struct lmdb_store *ls = lmdb_store_of(s);
+    int done, rc = journal__steady_sync(ls, &done);
+    if (done)
+        return rc;
+    return journal__from_mdb(mdb_env_sync(ls->env, 1));
 }
 
 /* ------------------------------------------------------------------ */
