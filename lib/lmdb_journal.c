@@ -29,10 +29,11 @@ static struct lmdb_store *ls_of(journal *j)
     return lmdb_store_of(j->s);
 }
 
-static void record_key(unsigned char key[16], uint64_t id, uint64_t pos)
+/* Every read builds one: two byte-swapped stores, not a loop of shifts. */
+static inline void record_key(unsigned char key[16], uint64_t id, uint64_t pos)
 {
-    journal__put_be64(key, id);
-    journal__put_be64(key + 8, pos);
+    uint64_t be[2] = {htobe64(id), htobe64(pos)};
+    memcpy(key, be, 16);
 }
 
 static int catalog_of(journal *j, MDB_txn *txn, uint64_t *begin, uint64_t *end)

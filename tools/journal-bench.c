@@ -2243,7 +2243,7 @@ static void add_layout_rows(struct bench *b)
     lay[n++] = (__typeof__(lay[0])){"b%s", "batch-large", {0, 1, b->records * 10, 0}, 0};
     lay[n++] = (__typeof__(lay[0])){"s%s", "single-large", {0, 1, b->records * 10, 1}, 0};
     /* The layout of issue 15: 500 batches of 1,000, reopened. */
-    lay[n++] = (__typeof__(lay[0])){"b%s-issue15", "issue15", {0, 1, b->records * 5, 0}, 0};
+    lay[n++] = (__typeof__(lay[0])){"issue15", "issue15", {0, 1, b->records * 5, 0}, 0};
     /* The journal store of scenario 10 (keyed alike, so that both share it). */
     fmt_count(c, sizeof c, b->journals);
     lay[n] = (__typeof__(lay[0])){"j%s", "", {b->journals - 1, 1, b->scale[0], 0}, 0};
