@@ -285,7 +285,7 @@ Test(bench, prints_help_and_version_to_stdout)
 
 Test(bench, rejects_bad_usage_with_status_2)
 {
-    static const char *const bad[] = {"--scenario=fly", "--scenario=11", "--impl=postgres", "--appends=0",
+    static const char *const bad[] = {"--scenario=fly", "--scenario=12", "--impl=postgres", "--appends=0",
                                       "--rounds=x",     "--threads=",    "--clock=sundial", "--time=-1",
                                       "--bogus",        "extra"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
