@@ -2,7 +2,6 @@
  * lmdb_journal.c - the LMDB backend's journals and snapshots: open,
  * bounds, get, range, append, truncate, wait.
  */
-#include <endian.h>
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -29,10 +28,27 @@ static struct lmdb_store *ls_of(journal *j)
     return lmdb_store_of(j->s);
 }
 
-/* Every read builds one: two byte-swapped stores, not a loop of shifts. */
+/* v in big-endian byte order, loaded as a native integer and back: the
+ * hot paths build and check keys with it, a byte swap rather than a loop
+ * of shifts. */
+static inline uint64_t be64_swap(uint64_t v)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    return __builtin_bswap64(v);
+#elif defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    return v;
+#else
+    unsigned char b[8];
+    journal__put_be64(b, v);
+    memcpy(&v, b, 8);
+    return v;
+#endif
+}
+
+/* Every read builds one: two byte-swapped stores. */
 static inline void record_key(unsigned char key[16], uint64_t id, uint64_t pos)
 {
-    uint64_t be[2] = {htobe64(id), htobe64(pos)};
+    uint64_t be[2] = {be64_swap(id), be64_swap(pos)};
     memcpy(key, be, 16);
 }
 
@@ -246,7 +262,7 @@ static inline int key_is(const MDB_val *k, uint64_t id_be, uint64_t pos)
         return 0;
     memcpy(&a, k->mv_data, 8);
     memcpy(&b, (const unsigned char *)k->mv_data + 8, 8);
-    return a == id_be && be64toh(b) == pos;
+    return a == id_be && be64_swap(b) == pos;
 }
 
 /*
@@ -259,7 +275,7 @@ static int range_cursor(journal *j, MDB_cursor *cur, journal_pos from, journal_p
 {
     unsigned char key[16];
     MDB_val k = {sizeof key, key}, v;
-    uint64_t id_be = htobe64(lj_of(j)->id);
+    uint64_t id_be = be64_swap(lj_of(j)->id);
     journal_pos pos = from;
     int fn_rc = 0, rc;
 
