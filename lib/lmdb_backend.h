@@ -78,9 +78,22 @@ struct lmdb_store {
     struct lmdb_steady *steady;
 };
 
+/*
+ * The bounds a journal handle saw last, with the id of the transaction it
+ * read them in: while LMDB's last committed transaction is still that one,
+ * journal_bounds() answers from here without a read transaction (see
+ * journal__lmdb_bounds()). A sequence lock keeps the three consistent
+ * between threads: seq is odd while one is writing them, 0 before the first.
+ */
+struct lmdb_bounds_cache {
+    atomic_uint_fast64_t seq;
+    atomic_uint_fast64_t txnid, begin, end;
+};
+
 struct lmdb_journal {
     struct journal base;
     uint64_t id;
+    struct lmdb_bounds_cache seen;
 };
 
 struct lmdb_snapshot {

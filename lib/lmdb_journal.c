@@ -24,10 +24,28 @@ static struct lmdb_store *ls_of(journal *j)
     return lmdb_store_of(j->s);
 }
 
-static void record_key(unsigned char key[16], uint64_t id, uint64_t pos)
+/* v in big-endian byte order, loaded as a native integer and back: the
+ * hot paths build and check keys with it, a byte swap rather than a loop
+ * of shifts. */
+static inline uint64_t be64_swap(uint64_t v)
 {
-    journal__put_be64(key, id);
-    journal__put_be64(key + 8, pos);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    return __builtin_bswap64(v);
+#elif defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    return v;
+#else
+    unsigned char b[8];
+    journal__put_be64(b, v);
+    memcpy(&v, b, 8);
+    return v;
+#endif
+}
+
+/* Every read builds one: two byte-swapped stores. */
+static inline void record_key(unsigned char key[16], uint64_t id, uint64_t pos)
+{
+    uint64_t be[2] = {be64_swap(id), be64_swap(pos)};
+    memcpy(key, be, 16);
 }
 
 static int catalog_of(journal *j, MDB_txn *txn, uint64_t *begin, uint64_t *end)
@@ -109,14 +127,79 @@ void journal__lmdb_jclose(journal *j)
 /* ------------------------------------------------------------------ */
 /* Reading                                                                */
 
+/*
+ * Answers from the bounds the handle saw last when LMDB's last committed
+ * transaction is still the one they were read in. That id is the larger
+ * of the two meta pages' ids, which mdb_env_info() reads without a
+ * transaction (inside the gate: the meta pages are in the map, which a
+ * growing thread may be mapping again). A commit writes its meta page
+ * before it returns, in this process or any other, so once an append or
+ * truncation has returned, every later look sees a newer id and reads the
+ * catalog again. A commit still under way may or may not be seen, as with
+ * a read transaction. The cached id is the read transaction's own, which
+ * is never newer than the state it read (LMDB's reader race, see
+ * journal__read_settle(), can only give a transaction a newer state than
+ * its id), so a stale answer cannot come from a raced read either.
+ */
+static int bounds_cached(struct lmdb_journal *lj, uint64_t *begin, uint64_t *end)
+{
+    struct lmdb_bounds_cache *c = &lj->seen;
+    struct lmdb_store *ls = ls_of(&lj->base);
+    uint64_t seq = atomic_load_explicit(&c->seq, memory_order_acquire), txnid, b, e;
+    MDB_envinfo info;
+
+    if (seq == 0 || (seq & 1))
+        return 0;
+    txnid = atomic_load_explicit(&c->txnid, memory_order_relaxed);
+    b = atomic_load_explicit(&c->begin, memory_order_relaxed);
+    e = atomic_load_explicit(&c->end, memory_order_relaxed);
+    atomic_thread_fence(memory_order_acquire);
+    if (atomic_load_explicit(&c->seq, memory_order_relaxed) != seq)
+        return 0;
+    journal__gate_enter(ls);
+    mdb_env_info(ls->env, &info);
+    journal__gate_leave(ls);
+    if (info.me_last_txnid != txnid)
+        return 0;
+    *begin = b;
+    *end = e;
+    return 1;
+}
+
+/* Keeps what a read transaction saw, unless another thread is writing the
+ * cache right now or kept a newer state already. */
+static void bounds_keep(struct lmdb_journal *lj, uint64_t txnid, uint64_t begin, uint64_t end)
+{
+    struct lmdb_bounds_cache *c = &lj->seen;
+    uint64_t seq = atomic_load_explicit(&c->seq, memory_order_relaxed);
+
+    if ((seq & 1) || (seq != 0 && atomic_load_explicit(&c->txnid, memory_order_relaxed) >= txnid))
+        return;
+    if (!atomic_compare_exchange_strong_explicit(&c->seq, &seq, seq + 1, memory_order_acquire, memory_order_relaxed))
+        return;
+    atomic_thread_fence(memory_order_release);
+    atomic_store_explicit(&c->txnid, txnid, memory_order_relaxed);
+    atomic_store_explicit(&c->begin, begin, memory_order_relaxed);
+    atomic_store_explicit(&c->end, end, memory_order_relaxed);
+    atomic_store_explicit(&c->seq, seq + 2, memory_order_release);
+}
+
 int journal__lmdb_bounds(journal *j, journal_pos *begin, journal_pos *end)
 {
     MDB_txn *txn;
-    int rc = journal__read_begin(ls_of(j), &txn);
+    uint64_t txnid;
+    int rc;
+
+    if (bounds_cached(lj_of(j), begin, end))
+        return 0;
+    rc = journal__read_begin(ls_of(j), &txn);
     if (rc != 0)
         return rc;
     rc = catalog_of(j, txn, begin, end);
+    txnid = mdb_txn_id(txn);
     journal__read_end(ls_of(j), txn);
+    if (rc == 0)
+        bounds_keep(lj_of(j), txnid, *begin, *end);
     return journal__from_mdb(rc);
 }
 
@@ -163,46 +246,69 @@ int journal__lmdb_get(journal *j, journal_pos pos, void **rec, size_t *len)
 }
 
 /*
- * Delivers the records [from, end) of txn to fn. The caller checked that
- * from is inside [begin, end) of the same transaction, so the records are
- * all there, consecutive. Returns a contract code, or fn's negative code
- * unchanged.
+ * Whether the cursor's key is the record key of (id, pos). Ranges check
+ * every key they deliver (a gap or a foreign key inside the bounds is
+ * damage), so the check is two 8-byte compares: `id_be` is the id as it
+ * lies in the key, big-endian, loaded in native order.
  */
-static int range_txn(journal *j, MDB_txn *txn, journal_pos from, journal_pos end, journal_range_fn fn, void *arg)
+static inline int key_is(const MDB_val *k, uint64_t id_be, uint64_t pos)
+{
+    uint64_t a, b;
+    if (k->mv_size != 16)
+        return 0;
+    memcpy(&a, k->mv_data, 8);
+    memcpy(&b, (const unsigned char *)k->mv_data + 8, 8);
+    return a == id_be && be64_swap(b) == pos;
+}
+
+/*
+ * Delivers the records [from, end) of txn to fn, through cur (a cursor of
+ * the records of txn). The caller checked that from is inside [begin, end)
+ * of the same transaction, so the records are all there, consecutive.
+ * Returns a contract code, or fn's negative code unchanged.
+ */
+static int range_cursor(journal *j, MDB_cursor *cur, journal_pos from, journal_pos end, journal_range_fn fn, void *arg)
 {
     unsigned char key[16];
     MDB_val k = {sizeof key, key}, v;
-    MDB_cursor *cur;
-    uint64_t id = lj_of(j)->id, delivered = 0;
-    int fn_rc = 0, rc = mdb_cursor_open(txn, ls_of(j)->records, &cur);
+    uint64_t id_be = be64_swap(lj_of(j)->id);
+    journal_pos pos = from;
+    int fn_rc = 0, rc;
 
-    if (rc != 0)
-        return journal__from_mdb(rc);
-    record_key(key, id, from);
+    record_key(key, lj_of(j)->id, from);
     rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY);
-    for (journal_pos pos = from; rc == 0; pos++) {
-        if (k.mv_size != 16 || journal__get_be64(k.mv_data) != id ||
-            journal__get_be64((unsigned char *)k.mv_data + 8) != pos) {
+    while (rc == 0) {
+        if (!key_is(&k, id_be, pos)) {
             rc = JOURNAL_ECORRUPT;
             break;
         }
-        delivered++;
         rc = fn(arg, pos, v.mv_data, v.mv_size);
+        pos++;
         if (rc != 0) {
             fn_rc = rc < 0 ? rc : 0;
             rc = 0;
             break;
         }
-        if (pos + 1 == end)
+        if (pos == end)
             break;
         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
     }
-    mdb_cursor_close(cur);
-    journal__count(&j->s->counters.range_records, delivered);
+    journal__count(&j->s->counters.range_records, pos - from);
     if (fn_rc != 0)
         return fn_rc; /* the callback's own code, not to be translated */
     /* A record missing inside the bounds is damage, not "not found". */
     return rc == MDB_NOTFOUND ? JOURNAL_ECORRUPT : journal__from_mdb(rc);
+}
+
+static int range_txn(journal *j, MDB_txn *txn, journal_pos from, journal_pos end, journal_range_fn fn, void *arg)
+{
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn, ls_of(j)->records, &cur);
+    if (rc != 0)
+        return journal__from_mdb(rc);
+    rc = range_cursor(j, cur, from, end, fn, arg);
+    mdb_cursor_close(cur);
+    return rc;
 }
 
 int journal__lmdb_range(journal *j, journal_pos from, journal_range_fn fn, void *arg)

@@ -285,7 +285,7 @@ Test(bench, prints_help_and_version_to_stdout)
 
 Test(bench, rejects_bad_usage_with_status_2)
 {
-    static const char *const bad[] = {"--scenario=fly", "--scenario=11", "--impl=postgres", "--appends=0",
+    static const char *const bad[] = {"--scenario=fly", "--scenario=12", "--impl=postgres", "--appends=0",
                                       "--rounds=x",     "--threads=",    "--clock=sundial", "--time=-1",
                                       "--bogus",        "extra"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -373,6 +373,51 @@ Test(bench, runs_pg_and_pgraw_on_a_server_and_drops_its_schemas)
     cr_assert(PQgetisnull(r, 0, 0), "schemas left behind: %s", PQgetvalue(r, 0, 0));
     PQclear(r);
     PQfinish(pg);
+    free(out);
+    free(err);
+}
+
+/* Scenario 11: every read on every layout, each with a journal/lmdb ratio,
+ * each read's worst layout after the table, and the stores written one
+ * record per transaction for the library (by the raw floor) open as
+ * consistent journal stores. */
+Test(bench, runs_every_read_on_every_layout_and_names_the_worst)
+{
+    static const char *const reads[] = {"bounds", "range", "snapshot-range", "get", "snapshot-get"};
+    static const char *const layouts[] = {"b200-fresh", "s200", "b2000", "s2000", "issue15", "j20"};
+    char *cmd, *out = NULL, *err = NULL, *root, name[64];
+    journal_store *s;
+    journal_stat st;
+    int rc;
+
+    cr_assert(asprintf(&cmd, "--quick --rounds=1 --scenario=layouts --dir '%s' --keep", store_dir) > 0);
+    rc = run_bench(cmd, &out, &err);
+    free(cmd);
+    cr_assert_eq(rc, 0, "journal-bench failed (%d): %s", rc, err);
+    for (size_t l = 0; l < sizeof layouts / sizeof layouts[0]; l++) {
+        for (size_t r = 0; r < sizeof reads / sizeof reads[0]; r++) {
+            const char *line;
+            snprintf(name, sizeof name, "%s@%s", reads[r], layouts[l]);
+            line = table_line(out, name);
+            cr_assert_not_null(line, "no table row '%s' in:\n%s", name, out);
+            cr_assert(strchr(line, 'x') && strchr(line, 'x') < strchr(line, '\n'), "no ratio in row '%s'", name);
+        }
+    }
+    cr_assert_not_null(table_line(out, "snapshot-range@b200"), "no snapshot-range on the read store:\n%s", out);
+    cr_assert_not_null(strstr(out, "reads at their worst layout"), "no worst layouts in:\n%s", out);
+    for (size_t r = 0; r < sizeof reads / sizeof reads[0]; r++) {
+        snprintf(name, sizeof name, "  %s ", reads[r]);
+        cr_assert_not_null(strstr(out, name), "no worst layout of %s in:\n%s", reads[r], out);
+    }
+
+    root = kept_root();
+    s = open_kept(root, "single-large-journal");
+    cr_assert_eq(journal_store_check(s, check_problem, NULL), 0, "the single-record store is not consistent");
+    cr_assert_eq(journal_store_stat(s, &st), 0);
+    cr_assert_eq(st.journals, 1);
+    cr_assert_eq(st.records, 2000);
+    cr_assert_eq(journal_store_close(s), 0);
+    free(root);
     free(out);
     free(err);
 }

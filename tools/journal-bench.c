@@ -96,22 +96,25 @@ enum dur {
 };
 
 enum kind {
-    K_APPEND,  /* one record per call */
-    K_BATCH,   /* param records per call */
-    K_GET,     /* copying get at random positions */
-    K_SNAPGET, /* zero-copy get at random positions, one snapshot */
-    K_RANGE,   /* param passes over the whole journal */
-    K_BOUNDS,  /* bounds of the journal */
-    K_THREADS, /* param threads appending durably at once */
-    K_READERS, /* param processes doing copying gets at once */
+    K_APPEND,    /* one record per call */
+    K_BATCH,     /* param records per call */
+    K_GET,       /* copying get at random positions */
+    K_SNAPGET,   /* zero-copy get at random positions, one snapshot */
+    K_RANGE,     /* param passes over the whole journal */
+    K_SNAPRANGE, /* param passes over the whole journal, one snapshot */
+    K_BOUNDS,    /* bounds of the journal */
+    K_THREADS,   /* param threads appending durably at once */
+    K_READERS,   /* param processes doing copying gets at once */
 };
 
 /* What a store holds before the rounds: `others` empty journals, then
- * `journals` journals named j0, j1, ... of `records` records each. */
+ * `journals` journals named j0, j1, ... of `records` records each, written
+ * FILL_BATCH records per transaction, or one (`single`). */
 struct spec {
     uint64_t others;
     unsigned journals;
     uint64_t records;
+    int single;
 };
 
 /* One line of the table. */
@@ -122,6 +125,7 @@ struct row {
     enum kind kind;
     enum dur dur;
     int shared; /* K_THREADS: all threads append to j0, with retry */
+    int fresh;  /* reads measured in the process that wrote the store, never reopened */
     uint64_t param;
     uint64_t ops; /* counted operations per round */
     struct spec spec;
@@ -1304,6 +1308,40 @@ static int b_range(struct bjournal *h, journal_pos from, struct acc *a)
     }
 }
 
+/* Every record from `from` to the end, into a, in the snapshot of
+ * b_snap_begin(); the raw floor runs the cursor loop of b_range() in its
+ * transaction, SQLite the range query in its read transaction. */
+static int b_snap_range(struct bjournal *h, journal_pos from, struct acc *a)
+{
+    unsigned char key[16];
+    MDB_val k = {sizeof key, key}, v;
+    MDB_cursor *cur = NULL;
+    int rc;
+
+    switch (h->st->impl) {
+    case IMPL_JOURNAL:
+    case IMPL_PG:
+        rc = journal_snapshot_range(h->snap, from, acc_rec, a);
+        return rc ? lib_fail(h->st->js, "journal_snapshot_range", rc) : 0;
+    case IMPL_LMDB:
+        if ((rc = mdb_cursor_open(h->rtxn, h->st->records, &cur)) != 0)
+            return mdb_fail("mdb_cursor_open", rc);
+        be64_put(key, h->id);
+        be64_put(key + 8, from);
+        for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+            if (k.mv_size != 16 || be64_get(k.mv_data) != h->id)
+                break;
+            acc_rec(a, be64_get((unsigned char *)k.mv_data + 8), v.mv_data, v.mv_size);
+        }
+        mdb_cursor_close(cur);
+        return rc == 0 || rc == MDB_NOTFOUND ? 0 : mdb_fail("mdb_cursor_get", rc);
+    case IMPL_SQLITE:
+        return b_range(h, from, a);
+    default:
+        return fail("%s: no snapshot range", impl_names[h->st->impl]);
+    }
+}
+
 static int b_bounds(struct bjournal *h, journal_pos *begin, journal_pos *end)
 {
     MDB_val k = {h->namelen, h->name}, v;
@@ -1470,27 +1508,44 @@ static void store_path(const struct bench *b, const struct row *rw, enum impl im
     }
 }
 
-/* Setup, in a child: the store of row rw for implementation im. */
-static int prepare(const struct bench *b, const struct row *rw, enum impl im)
+/* Fills an open store as rw's spec says. */
+static int fill(const struct bench *b, const struct row *rw, struct bstore *st)
 {
-    char path[PATH_MAX], name[16];
-    struct bstore st;
+    uint64_t per_txn = rw->spec.single ? 1 : FILL_BATCH;
+    char name[16];
     struct bjournal h;
-    int rc;
+    int rc = b_create_others(st, rw->spec.others, b);
 
-    store_path(b, rw, im, path, sizeof path);
-    rc = b_store_open(&st, im, path, DUR_NONE);
-    if (rc == 0)
-        rc = b_create_others(&st, rw->spec.others, b);
     for (unsigned i = 0; i < rw->spec.journals && rc == 0; i++) {
         snprintf(name, sizeof name, "j%u", i);
-        rc = b_journal_open(&h, &st, name, rw->spec.others + 1 + i);
-        for (uint64_t done = 0; done < rw->spec.records && rc == 0; done += FILL_BATCH) {
-            uint64_t n = rw->spec.records - done < FILL_BATCH ? rw->spec.records - done : FILL_BATCH;
+        rc = b_journal_open(&h, st, name, rw->spec.others + 1 + i);
+        for (uint64_t done = 0; done < rw->spec.records && rc == 0; done += per_txn) {
+            uint64_t n = rw->spec.records - done < per_txn ? rw->spec.records - done : per_txn;
             rc = b_append(&h, b->batch, (size_t)n);
         }
         b_journal_close(&h);
     }
+    return rc;
+}
+
+/* Setup, in a child: the store of row rw for implementation im. A store of
+ * single-record transactions is written for the library by the raw floor,
+ * which writes the library's on-disk layout with the same transactions as
+ * journal_append() but without syncing (the library always syncs the data
+ * pages: a million of its appends would take most of an hour). Rows
+ * measured fresh build their store in the measuring process instead. */
+static int prepare(const struct bench *b, const struct row *rw, enum impl im)
+{
+    char path[PATH_MAX];
+    struct bstore st;
+    int rc;
+
+    if (rw->fresh)
+        return 0;
+    store_path(b, rw, im, path, sizeof path);
+    rc = b_store_open(&st, im == IMPL_JOURNAL && rw->spec.single ? IMPL_LMDB : im, path, DUR_NONE);
+    if (rc == 0)
+        rc = fill(b, rw, &st);
     if (b_store_close(&st) != 0 && rc == 0)
         rc = BENCH_FAIL;
     return rc;
@@ -1557,6 +1612,18 @@ static int run_loop(const struct bench *b, const struct row *rw, struct bjournal
         if (rc == 0 && a.n != i)
             rc = fail("range delivered %" PRIu64 " records, not %" PRIu64, a.n, i);
         break;
+    case K_SNAPRANGE:
+        if ((rc = b_snap_begin(h)) != 0)
+            break;
+        for (uint64_t pass = 0; pass < rw->param && rc == 0 && !time_up(until, pass, 1); pass++) {
+            rc = b_snap_range(h, begin, &a);
+            i += span;
+        }
+        if (b_snap_end(h) != 0 && rc == 0)
+            rc = BENCH_FAIL;
+        if (rc == 0 && a.n != i)
+            rc = fail("snapshot range delivered %" PRIu64 " records, not %" PRIu64, a.n, i);
+        break;
     default:
         for (; i < rw->ops && rc == 0 && !time_up(until, i, 256); i++) {
             rc = b_bounds(h, &begin, &end);
@@ -1578,7 +1645,8 @@ static int warm_up(const struct row *rw, struct bjournal *h)
     journal_pos begin, end;
     struct acc a = {0, 0};
     int rc;
-    if (rw->kind != K_GET && rw->kind != K_SNAPGET && rw->kind != K_RANGE && rw->kind != K_READERS)
+    if (rw->kind != K_GET && rw->kind != K_SNAPGET && rw->kind != K_RANGE && rw->kind != K_SNAPRANGE &&
+        rw->kind != K_READERS)
         return 0;
     if ((rc = b_bounds(h, &begin, &end)) != 0 || begin == end)
         return rc;
@@ -1596,7 +1664,11 @@ static int measure_one(const struct bench *b, const struct row *rw, enum impl im
 
     store_path(b, rw, im, path, sizeof path);
     memset(&h, 0, sizeof h);
-    rc = b_store_open(&st, im, path, rw->dur);
+    if (rw->fresh)
+        rm_rf(path); /* each round writes its store anew */
+    rc = b_store_open(&st, im, path, rw->fresh ? DUR_NONE : rw->dur);
+    if (rc == 0 && rw->fresh)
+        rc = fill(b, rw, &st);
     if (rc == 0)
         rc = b_journal_open(&h, &st, "j0", rw->spec.others + 1);
     if (rc == 0)
@@ -2135,11 +2207,75 @@ static struct row *add_row(struct bench *b, const char *name, const char *key, e
     return rw;
 }
 
+/*
+ * Scenario 11: the reads on the layouts a user's store may have, each
+ * against the raw floor on a store of the same layout (SQLite, whose file
+ * has no such layouts, runs only on the first). The library's cost may
+ * depend on where LMDB put the pages it reads (see doc/performance.md), so
+ * the README shows each read at its worst layout.
+ */
+#define NLAYOUTS 7
+
+static void add_layout_rows(struct bench *b)
+{
+    static const struct {
+        enum kind kind;
+        const char *name, *unit;
+    } reads[] = {{K_BOUNDS, "bounds", "call/s"},
+                 {K_RANGE, "range", "rec/s"},
+                 {K_SNAPRANGE, "snapshot-range", "rec/s"},
+                 {K_GET, "get", "get/s"},
+                 {K_SNAPGET, "snapshot-get", "get/s"}};
+    struct {
+        const char *label; /* %s: the record count */
+        char key[40];
+        struct spec spec;
+        int fresh;
+    } lay[NLAYOUTS];
+    char c[24], label[24], name[40];
+    unsigned n = 0;
+
+    fmt_count(c, sizeof c, b->records);
+    lay[n++] = (__typeof__(lay[0])){"b%s-fresh", "fresh", {0, 1, b->records, 0}, 1};
+    lay[n++] = (__typeof__(lay[0])){"b%s", "read", {0, 1, b->records, 0}, 0};
+    lay[n++] = (__typeof__(lay[0])){"s%s", "single", {0, 1, b->records, 1}, 0};
+    lay[n++] = (__typeof__(lay[0])){"b%s", "batch-large", {0, 1, b->records * 10, 0}, 0};
+    lay[n++] = (__typeof__(lay[0])){"s%s", "single-large", {0, 1, b->records * 10, 1}, 0};
+    /* The layout of issue 15: 500 batches of 1,000, reopened. */
+    lay[n++] = (__typeof__(lay[0])){"issue15", "issue15", {0, 1, b->records * 5, 0}, 0};
+    /* The journal store of scenario 10 (keyed alike, so that both share it). */
+    fmt_count(c, sizeof c, b->journals);
+    lay[n] = (__typeof__(lay[0])){"j%s", "", {b->journals - 1, 1, b->scale[0], 0}, 0};
+    snprintf(lay[n++].key, sizeof lay[0].key, "journals-%s", c);
+
+    for (unsigned l = 0; l < n; l++) {
+        fmt_count(c, sizeof c, l == n - 1 ? b->journals : lay[l].spec.records);
+        snprintf(label, sizeof label, lay[l].label, c);
+        /* Ranges over a small journal make more passes, so that each
+         * measurement lasts as long as on the read journal. */
+        uint64_t passes = b->passes * (lay[l].spec.records < b->records ? b->records / lay[l].spec.records : 1);
+        for (size_t r = 0; r < sizeof reads / sizeof reads[0]; r++) {
+            int ranged = reads[r].kind == K_RANGE || reads[r].kind == K_SNAPRANGE;
+            struct row *rw;
+            /* The first layout's reads but snapshot-range are scenarios 4 to 7. */
+            if (l == 1 && reads[r].kind != K_SNAPRANGE)
+                continue;
+            snprintf(name, sizeof name, "%s@%s", reads[r].name, label);
+            rw = add_row(b, name, lay[l].key, reads[r].kind, DUR_NONE, reads[r].unit,
+                         ranged ? passes * lay[l].spec.records : b->reads);
+            rw->spec = lay[l].spec;
+            rw->fresh = lay[l].fresh;
+            rw->param = ranged ? passes : 0;
+            rw->skip = IMPL_PGS | (l == 1 ? 0 : 1u << IMPL_SQLITE);
+        }
+    }
+}
+
 static int build_rows(struct bench *b)
 {
-    size_t max = 16 + 2 * MAX_LIST + MAX_LIST + 2 * MAX_LIST + 4;
+    size_t max = 16 + 2 * MAX_LIST + MAX_LIST + 2 * MAX_LIST + 4 + NLAYOUTS * 5 + 1;
     char name[40], key[40], c[24];
-    struct spec read = {0, 1, b->records};
+    struct spec read = {0, 1, b->records, 0};
     struct row *rw;
 
     b->rows = calloc(max, sizeof *b->rows);
@@ -2192,7 +2328,7 @@ static int build_rows(struct bench *b)
     }
     if (b->groups & 1u << 10) {
         for (unsigned i = 0; i < b->nscale; i++) {
-            struct spec sp = {0, 1, b->scale[i]};
+            struct spec sp = {0, 1, b->scale[i], 0};
             unsigned skip = b->scale[i] > PG_SCALE_MAX ? IMPL_PGS : 0;
             fmt_count(c, sizeof c, b->scale[i]);
             snprintf(key, sizeof key, "scale-%s", c);
@@ -2209,7 +2345,7 @@ static int build_rows(struct bench *b)
          * and the raw floor may use MDB_APPEND in both stores. */
         for (int many = 0; many < 2; many++) {
             uint64_t n = many ? b->journals : 1;
-            struct spec sp = {n - 1, 1, b->scale[0]};
+            struct spec sp = {n - 1, 1, b->scale[0], 0};
             fmt_count(c, sizeof c, n);
             snprintf(key, sizeof key, "journals-%s", c);
             snprintf(name, sizeof name, "journals-%s-get", c);
@@ -2218,6 +2354,8 @@ static int build_rows(struct bench *b)
             add_row(b, name, key, K_APPEND, DUR_NOSYNC, "rec/s", b->appends)->spec = sp;
         }
     }
+    if (b->groups & 1u << 11)
+        add_layout_rows(b);
     for (size_t i = 0; i < b->nrows; i++)
         for (int im = 0; im < NIMPL; im++)
             if (!(b->rows[i].rate[im] = calloc(b->rounds, sizeof(double))))
@@ -2379,6 +2517,48 @@ static void print_pg_notes(const struct bench *b, FILE *f)
                 PG_SCALE_MAX);
 }
 
+/* Each read scenario at the layout where journal/lmdb is highest. */
+static void print_worst(const struct bench *b, FILE *f)
+{
+    static const struct {
+        enum kind kind;
+        const char *name;
+    } reads[] = {{K_BOUNDS, "bounds"},
+                 {K_RANGE, "range"},
+                 {K_SNAPRANGE, "snapshot-range"},
+                 {K_GET, "get"},
+                 {K_SNAPGET, "snapshot-get"}};
+    int header = 0;
+
+    if (!has(b, IMPL_JOURNAL) || !has(b, IMPL_LMDB))
+        return;
+    for (size_t r = 0; r < sizeof reads / sizeof reads[0]; r++) {
+        const struct row *worst = NULL;
+        double wr = 0, best = 1e300;
+        unsigned n = 0;
+        for (size_t i = 0; i < b->nrows; i++) {
+            const struct row *rw = &b->rows[i];
+            double x;
+            if (!rw->done || rw->kind != reads[r].kind || !runs(b, rw, IMPL_LMDB))
+                continue;
+            x = time_ratio(rw, IMPL_JOURNAL, IMPL_LMDB, b->rounds);
+            n++;
+            if (x < best)
+                best = x;
+            if (!worst || x > wr) {
+                worst = rw;
+                wr = x;
+            }
+        }
+        if (n < 2)
+            continue;
+        if (!header)
+            fprintf(f, "\nreads at their worst layout (j/lmdb, highest of the rows of that read):\n");
+        header = 1;
+        fprintf(f, "  %-15s %.2fx at %s (best %.2fx, %u layouts)\n", reads[r].name, wr, worst->name, best, n);
+    }
+}
+
 static void print_table(const struct bench *b, FILE *f)
 {
     char date[64], mach[256], rates[NIMPL][32], c1[24], c2[24];
@@ -2427,7 +2607,7 @@ static void print_table(const struct bench *b, FILE *f)
             snprintf(jl, sizeof jl, "%.2fx", time_ratio(rw, IMPL_JOURNAL, IMPL_LMDB, b->rounds));
             snprintf(range, sizeof range, "%.2f-%.2f", lo, hi);
         }
-        if (has(b, IMPL_JOURNAL) && has(b, IMPL_SQLITE))
+        if (has(b, IMPL_JOURNAL) && runs(b, rw, IMPL_SQLITE))
             snprintf(js, sizeof js, "%.2fx", time_ratio(rw, IMPL_JOURNAL, IMPL_SQLITE, b->rounds));
         if (runs(b, rw, IMPL_PG) && runs(b, rw, IMPL_PGRAW))
             snprintf(pr, sizeof pr, "%.2fx", time_ratio(rw, IMPL_PG, IMPL_PGRAW, b->rounds));
@@ -2436,6 +2616,7 @@ static void print_table(const struct bench *b, FILE *f)
         fprintf(f, "%-22s %-6s %12s %12s %12s %8s %11s %8s %12s %12s %8s  %s\n", rw->name, rw->unit, rates[0], rates[1],
                 rates[2], jl, range, js, rates[IMPL_PG], rates[IMPL_PGRAW], pr, rss);
     }
+    print_worst(b, f);
     fprintf(f, "\nnotes:\n");
     fprintf(f,
             "- ops/s are medians of the rounds; the %s ran in turn in every round, the first one rotating.\n"
@@ -2465,6 +2646,13 @@ static void print_table(const struct bench *b, FILE *f)
             "  with N journals (the others empty; SQLite has no catalog, so there each holds one record).\n"
             "  Scale appends use JOURNAL_NOSYNC.\n",
             b->scale[0]);
+    fprintf(f,
+            "- name@layout: the read on a store of that layout (scenario 11): bN one journal of N records written\n"
+            "  in batches of %d, sN written one record per transaction (for the library too by the raw floor,\n"
+            "  which writes its layout without syncing), -fresh measured in the process that wrote it without\n"
+            "  reopening, -issue15 the layout of issue 15 (500 batches of 1,000), jN the store of journals-N.\n"
+            "  SQLite runs only on the first of them; every other row reopens its store in a new process.\n",
+            FILL_BATCH);
     fprintf(f,
             "- gets and ranges are timed after one untimed pass over the journal (a reader's steady state, not\n"
             "  the page faults of a fresh process); peak RSS is ru_maxrss of the process that ran the round, the\n"
@@ -3386,8 +3574,8 @@ static int px_run(const struct bench *b)
     return 0;
 }
 
-static const char *const group_names[] = {NULL,    "append", "nosync",  "batch",   "get",  "snapget",
-                                          "range", "bounds", "threads", "readers", "scale"};
+static const char *const group_names[] = {NULL,    "append", "nosync",  "batch",   "get",   "snapget",
+                                          "range", "bounds", "threads", "readers", "scale", "layouts"};
 
 static void usage(FILE *f)
 {
@@ -3398,7 +3586,8 @@ static void usage(FILE *f)
             "alternating them round by round; print medians and time ratios.\n\n"
             "  -s, --scenario=LIST   scenarios to run, by number or name (default: all):\n"
             "                        1 append, 2 nosync, 3 batch, 4 get, 5 snapget, 6 range,\n"
-            "                        7 bounds, 8 threads, 9 readers, 10 scale\n"
+            "                        7 bounds, 8 threads, 9 readers, 10 scale, 11 layouts\n"
+            "                        (--quick leaves out 11 unless it is named)\n"
             "  -i, --impl=LIST       implementations: journal,lmdb,sqlite,pg,pgraw (default:\n"
             "                        the first three, and pg,pgraw when a server is given)\n"
             "      --pg-url=URL      the PostgreSQL server of pg and pgraw, a postgresql://\n"
@@ -3574,7 +3763,7 @@ static int parse_args(struct bench *b, int argc, char **argv)
     char opt[40];
 
     opterr = 0;
-    b->groups = 0x7FEu;
+    b->groups = 0;
     b->impl_mask = IMPL_DEFAULT;
     while ((li = -1, c = getopt_long(argc, argv, ":s:i:d:kc:p:qr:t:hV", longopts, &li)) != -1) {
         uint64_t *count = NULL, max = UINT32_MAX;
@@ -3584,7 +3773,7 @@ static int parse_args(struct bench *b, int argc, char **argv)
             snprintf(opt, sizeof opt, "-%c", c);
         switch (c) {
         case 's':
-            if ((rc = parse_names("--scenario", optarg, group_names, 1, 10, &b->groups)) != 0)
+            if ((rc = parse_names("--scenario", optarg, group_names, 1, 11, &b->groups)) != 0)
                 return rc;
             break;
         case 'i':
@@ -3718,6 +3907,8 @@ static int parse_args(struct bench *b, int argc, char **argv)
     }
     if (px_mode)
         b->impl_mask = IMPL_PGS;
+    if (!b->groups)
+        b->groups = b->quick ? 0x7FEu : 0xFFEu;
     b->rounds = (unsigned)pick(rounds, b->quick, 2, 7);
     b->size = (size_t)pick(size, b->quick, 100, 100);
     b->appends = pick(appends, b->quick, 4, 300);
