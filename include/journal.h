@@ -257,13 +257,14 @@ typedef struct journal_snapshot journal_snapshot;
 /* Flags of journal_options.flags. */
 #define JOURNAL_RDONLY 0x1u /**< open for reading only; create nothing */
 #define JOURNAL_NOSYNC 0x2u /**< do not sync the root page on each commit (see DURABILITY) */
+#define JOURNAL_VERIFY 0x4u /**< reads check each page before following it (see DAMAGED FILES) */
 
 /** Options of journal_store_open(). All-zero means the defaults. May grow
  * (see GROWING STRUCTS): initialise it whole, `journal_options o = {0};`. */
 typedef struct journal_options {
     uint64_t max_size;    /**< bytes the store may grow to, at least 64 KiB; 0: no limit but the disk */
     unsigned max_readers; /**< snapshots open at once, all processes together; 0: default (4096) */
-    unsigned flags;       /**< JOURNAL_RDONLY | JOURNAL_NOSYNC */
+    unsigned flags;       /**< JOURNAL_RDONLY | JOURNAL_NOSYNC | JOURNAL_VERIFY */
     unsigned mode;        /**< permission bits of files created; 0: 0644 */
     uint64_t map_size;    /**< initial size of the map (at least 64 KiB); 0: 1 GiB, or max_size if smaller */
 } journal_options;
