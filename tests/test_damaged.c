@@ -14,7 +14,10 @@
  *     and runs journal_store_check(), journal_store_list(), and for every
  *     journal bounds, get, range, and a snapshot with its get and range;
  *   - journal-dump runs with --check, without a journal (the list), and
- *     once per journal (every journal of the store, damaged or not);
+ *     once per journal (every journal of the store, damaged or not): its
+ *     main() built into this binary, in a forked child per run (an exec
+ *     costs more than the rest of a variant), and the installed program
+ *     itself on every DMG_EXEC_EVERY-th variant;
  * each process must end with exit status 0 or 1 (no signal: SIGSEGV,
  * SIGBUS, SIGABRT, or SIGALRM after DMG_TIMEOUT_S for a hang), library
  * calls must return 0 or a documented code, and the data file must be byte
@@ -33,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -40,10 +44,11 @@
 #include "util.h"
 
 #define DMG_JOURNALS 20
-#define DMG_RECORDS 3000
+#define DMG_RECORDS 1000
 #define DMG_VARIANTS 1000
 #define DMG_VARIANTS_SAN 150
 #define DMG_TIMEOUT_S 30
+#define DMG_EXEC_EVERY 50
 
 #if defined(__SANITIZE_ADDRESS__)
 #define DMG_SANITIZED 1
@@ -283,29 +288,47 @@ static void dmg_read_journal(journal_store *s, const char *name)
     journal_close(j);
 }
 
+/* What the child of a variant is doing, in memory shared with the parent,
+ * which names it when the child dies. */
+static char *dmg_step;
+
+static void dmg_set_step(const char *fmt, const char *arg)
+{
+    snprintf(dmg_step, 128, fmt, arg);
+}
+
 static void dmg_library(const char *dir, const struct dmg *d)
 {
     journal_options o = {.flags = JOURNAL_RDONLY | JOURNAL_VERIFY};
     struct dmg_names *l = calloc(1, sizeof *l);
     journal_store *s;
     size_t chars = 0;
-    int rc = journal_store_open(dir, &o, &s);
+    int rc;
 
+    dmg_set_step("journal_store_open%s", "");
+    rc = journal_store_open(dir, &o, &s);
     DMG_EXPECT(dmg_ok(rc) || rc == JOURNAL_EVERSION, "journal_store_open: %d", rc);
-    if (rc != 0)
-        _exit(0);
+    if (rc != 0) {
+        free(l);
+        return;
+    }
+    dmg_set_step("journal_store_check%s", "");
     rc = journal_store_check(s, dmg_problem, &chars);
     DMG_EXPECT(dmg_ok(rc), "journal_store_check: %d", rc);
+    dmg_set_step("journal_store_list%s", "");
     rc = journal_store_list(s, dmg_list, l);
     DMG_EXPECT(dmg_ok(rc), "journal_store_list: %d", rc);
-    for (size_t i = 0; i < l->n; i++)
+    for (size_t i = 0; i < l->n; i++) {
+        dmg_set_step("reading journal %s", l->name[i]);
         dmg_read_journal(s, l->name[i]);
+    }
     /* And the journals of the undamaged store, whatever the list said. */
-    for (size_t i = 0; i < DMG_JOURNALS; i++)
+    for (size_t i = 0; i < DMG_JOURNALS; i++) {
+        dmg_set_step("reading journal %s", d->names[i]);
         dmg_read_journal(s, d->names[i]);
+    }
     DMG_EXPECT(journal_store_close(s) == 0, "journal_store_close");
     free(l);
-    _exit(0);
 }
 
 /* ------------------------------------------------------------------ */
@@ -326,11 +349,23 @@ static int dmg_judge(pid_t pid, int may_fail, char *why, size_t size)
     return -1;
 }
 
-static pid_t dmg_tool(const char *dir, const char *opt, const char *name)
+/* journal-dump's main, built into the test binary (see the Makefile). */
+int journal_dump_main(int argc, char **argv);
+
+/* Runs journal-dump OPT DIR or journal-dump DIR NAME: its main, in this
+ * process, returning its exit status; or with `exec` the program itself,
+ * in a child, returning the child's pid. */
+static int dmg_tool(int exec, const char *dir, const char *opt, const char *name)
 {
     const char *bin = tu_bin("journal-dump");
-    pid_t pid = fork();
+    char *argv[] = {(char *)bin, (char *)(opt ? opt : dir), (char *)(opt ? dir : name), NULL};
+    pid_t pid;
 
+    if (!exec) {
+        optind = 0; /* glibc: start getopt afresh */
+        return journal_dump_main(argv[2] ? 3 : 2, argv);
+    }
+    pid = fork();
     cr_assert(pid >= 0);
     if (pid == 0) {
         int null = open("/dev/null", O_RDWR);
@@ -339,20 +374,36 @@ static pid_t dmg_tool(const char *dir, const char *opt, const char *name)
         if (!getenv("JOURNAL_TEST_DAMAGED_VERBOSE"))
             dup2(null, STDERR_FILENO);
         alarm(DMG_TIMEOUT_S); /* kept across exec: a hang ends by SIGALRM */
-        if (opt)
-            execl(bin, bin, opt, dir, (char *)NULL);
-        else
-            execl(bin, bin, dir, name, (char *)NULL);
+        execv(bin, argv);
         _exit(127);
     }
     return pid;
 }
 
+/* In the child of a variant: journal-dump's main for --check, the list and
+ * every journal, one after the other. */
+static void dmg_tools_inline(const struct dmg *d)
+{
+    int st;
+    dmg_set_step("journal-dump --check%s", "");
+    st = dmg_tool(0, d->dir, "--check", NULL);
+    DMG_EXPECT(st == 0 || st == 1, "journal-dump --check: exit status %d", st);
+    dmg_set_step("journal-dump (list)%s", "");
+    st = dmg_tool(0, d->dir, NULL, NULL);
+    DMG_EXPECT(st == 0 || st == 1, "journal-dump (list): exit status %d", st);
+    for (unsigned j = 0; j < DMG_JOURNALS; j++) {
+        dmg_set_step("journal-dump %s", d->names[j]);
+        st = dmg_tool(0, d->dir, NULL, d->names[j]);
+        DMG_EXPECT(st == 0 || st == 1, "journal-dump %s: exit status %d", d->names[j], st);
+    }
+}
+
 /*
- * Runs every reader on the variant in d->cur. Returns 0, or -1 with the
- * failure described in why.
+ * Runs every reader on the variant in d->cur: the library calls and
+ * journal-dump's main in one child (with `exec`, the journal-dump program
+ * in a child per run). Returns 0, or -1 with the failure described in why.
  */
-static int dmg_run_variant(struct dmg *d, char *why, size_t size)
+static int dmg_run_variant(struct dmg *d, int exec, char *why, size_t size)
 {
     char what[64];
     unsigned char *after;
@@ -360,30 +411,38 @@ static int dmg_run_variant(struct dmg *d, char *why, size_t size)
     pid_t pid;
 
     dmg_write(d);
+    strcpy(dmg_step, "starting");
     pid = fork();
     cr_assert(pid >= 0);
     if (pid == 0) {
+        int null = open("/dev/null", O_RDWR);
         alarm(DMG_TIMEOUT_S);
+        dup2(null, STDOUT_FILENO);
         if (!getenv("JOURNAL_TEST_DAMAGED_VERBOSE"))
-            freopen("/dev/null", "w", stderr);
+            dup2(null, STDERR_FILENO);
         dmg_library(d->dir, d);
+        if (!exec)
+            dmg_tools_inline(d);
+        _exit(0);
     }
     if (dmg_judge(pid, 0, what, sizeof what) != 0) {
-        snprintf(why, size, "the library calls: %s", what);
+        snprintf(why, size, "%s: %s", dmg_step, what);
         return -1;
     }
-    if (dmg_judge(dmg_tool(d->dir, "--check", NULL), 1, what, sizeof what) != 0) {
-        snprintf(why, size, "journal-dump --check: %s", what);
-        return -1;
-    }
-    if (dmg_judge(dmg_tool(d->dir, NULL, NULL), 1, what, sizeof what) != 0) {
-        snprintf(why, size, "journal-dump (list): %s", what);
-        return -1;
-    }
-    for (unsigned j = 0; j < DMG_JOURNALS; j++) {
-        if (dmg_judge(dmg_tool(d->dir, NULL, d->names[j]), 1, what, sizeof what) != 0) {
-            snprintf(why, size, "journal-dump %s: %s", d->names[j], what);
+    if (exec) {
+        if (dmg_judge(dmg_tool(1, d->dir, "--check", NULL), 1, what, sizeof what) != 0) {
+            snprintf(why, size, "the program journal-dump --check: %s", what);
             return -1;
+        }
+        if (dmg_judge(dmg_tool(1, d->dir, NULL, NULL), 1, what, sizeof what) != 0) {
+            snprintf(why, size, "the program journal-dump (list): %s", what);
+            return -1;
+        }
+        for (unsigned j = 0; j < DMG_JOURNALS; j++) {
+            if (dmg_judge(dmg_tool(1, d->dir, NULL, d->names[j]), 1, what, sizeof what) != 0) {
+                snprintf(why, size, "the program journal-dump %s: %s", d->names[j], what);
+                return -1;
+            }
         }
     }
     after = dmg_read_file(d->file, &after_len);
@@ -408,14 +467,17 @@ Test(damaged, no_damaged_file_crashes_the_check_the_tools_or_verified_reads, .ti
     uint64_t seed;
     unsigned variants = dmg_env_count("JOURNAL_TEST_DAMAGED_VARIANTS", DMG_SANITIZED ? DMG_VARIANTS_SAN : DMG_VARIANTS);
     unsigned failed = 0, collect = dmg_env_count("JOURNAL_TEST_DAMAGED_COLLECT", 0);
+    unsigned exec_every = dmg_env_count("JOURNAL_TEST_DAMAGED_EXEC_EVERY", DMG_EXEC_EVERY);
     char why[256];
 
     tu_require_lmdb();
+    dmg_step = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    cr_assert(dmg_step != MAP_FAILED);
     seed = tu_seed("JOURNAL_TEST_DAMAGED_SEED");
     dmg_build(&d);
     for (unsigned i = 0; i < variants; i++) {
         dmg_damage(&d, seed + i);
-        if (dmg_run_variant(&d, why, sizeof why) == 0)
+        if (dmg_run_variant(&d, exec_every && i % exec_every == 0, why, sizeof why) == 0)
             continue;
         failed++;
         fprintf(stderr, "damaged: JOURNAL_TEST_DAMAGED_SEED=%llu (%s): %s\n", (unsigned long long)(seed + i), d.what,
