@@ -489,3 +489,235 @@ Test(damaged, no_damaged_file_crashes_the_check_the_tools_or_verified_reads, .ti
     free(d.base);
     free(d.cur);
 }
+
+/* ------------------------------------------------------------------ */
+/* Named cases                                                           */
+
+/* Builds a store of one journal "j" of n records of 100 bytes, closes
+ * it, and reads its data file. */
+static unsigned char *dmg_small_store(const char *dir, unsigned n, size_t *len)
+{
+    static unsigned char rec[100];
+    char path[4096];
+    journal_store *s = tu_open_store(dir, 0);
+    journal *j = tu_open_journal(s, "j");
+
+    for (unsigned i = 0; i < n; i++) {
+        memset(rec, 'a' + i % 26, sizeof rec);
+        cr_assert_eq(journal_append(j, i, rec, sizeof rec), 0);
+    }
+    journal_close(j);
+    cr_assert_eq(journal_store_close(s), 0);
+    snprintf(path, sizeof path, "%s/data.mdb", dir);
+    return dmg_read_file(path, len);
+}
+
+static void dmg_write_to(const char *dir, const unsigned char *p, size_t len)
+{
+    char path[4096];
+    int fd;
+    snprintf(path, sizeof path, "%s/data.mdb", dir);
+    fd = open(path, O_WRONLY | O_TRUNC);
+    cr_assert(fd >= 0);
+    cr_assert_eq(tu_write_all(fd, p, len), 0);
+    close(fd);
+}
+
+/* The offset in p of the leaf node of record pos of the first journal (id
+ * 1): its 16-byte key is unique in the file. */
+static size_t dmg_find_record(const unsigned char *p, size_t len, uint64_t pos)
+{
+    unsigned char key[16] = {0, 0, 0, 0, 0, 0, 0, 1};
+    for (int i = 0; i < 8; i++)
+        key[8 + i] = (unsigned char)(pos >> (56 - 8 * i));
+    for (size_t off = 8; off + 16 <= len; off++)
+        if (memcmp(p + off, key, 16) == 0 && p[off - 2] == 16 && p[off - 1] == 0)
+            return off - 8; /* the node header: size lo, size hi, flags, key size */
+    cr_assert_fail("record %llu not found in the file", (unsigned long long)pos);
+    return 0;
+}
+
+struct dmg_msgs {
+    char text[4096];
+    size_t len;
+};
+
+static void dmg_collect(void *arg, const char *journal, const char *problem)
+{
+    struct dmg_msgs *m = arg;
+    int n = snprintf(m->text + m->len, sizeof m->text - m->len, "%s: %s\n", journal ? journal : "(store)", problem);
+    if (n > 0 && m->len + (size_t)n < sizeof m->text)
+        m->len += (size_t)n;
+}
+
+static int dmg_count(void *arg, journal_pos pos, const void *rec, size_t len)
+{
+    (void)pos, (void)rec, (void)len;
+    ++*(unsigned *)arg;
+    return 0;
+}
+
+/* A value whose length reaches past the pages in use: without
+ * JOURNAL_VERIFY LMDB hands out the pointer, and the caller's copy raised
+ * SIGBUS; the reads now see it and say JOURNAL_ECORRUPT. */
+Test(damaged, a_value_reaching_past_the_data_is_corrupt_not_a_crash_on_every_read)
+{
+    const char *dir = tu_path("s");
+    size_t len, node;
+    unsigned char *p;
+    journal_store *s;
+    journal_snapshot *snap;
+    journal *j;
+    const void *crec;
+    void *rec;
+    size_t rlen;
+    unsigned n = 0;
+    int rc;
+    struct dmg_msgs m = {.len = 0};
+    char *out = NULL, *err = NULL, cmd[8192];
+
+    tu_require_lmdb();
+    p = dmg_small_store(dir, 50, &len);
+    node = dmg_find_record(p, len, 20);
+    p[node + 3] = 0x10; /* size += 256 MiB: the 1 GiB map holds it, the file does not */
+    dmg_write_to(dir, p, len);
+    for (int verify = 0; verify < 2; verify++) {
+        journal_options o = {.flags = JOURNAL_RDONLY | (verify ? JOURNAL_VERIFY : 0)};
+        cr_assert_eq(journal_store_open(dir, &o, &s), 0);
+        j = tu_open_journal(s, "j");
+        /* With JOURNAL_VERIFY the whole damaged page is refused. */
+        rc = journal_get(j, 19, &rec, &rlen);
+        cr_assert_eq(rc, verify ? JOURNAL_ECORRUPT : 0);
+        if (rc == 0)
+            free(rec);
+        cr_assert_eq(journal_get(j, 20, &rec, &rlen), JOURNAL_ECORRUPT);
+        n = 0;
+        cr_assert_eq(journal_range(j, 0, dmg_count, &n), JOURNAL_ECORRUPT);
+        cr_assert_eq(n, verify ? 0 : 20, "with JOURNAL_VERIFY nothing of a damaged chunk is delivered");
+        cr_assert_eq(journal_snapshot_begin(j, &snap), 0);
+        cr_assert_eq(journal_snapshot_get(snap, 20, &crec, &rlen), JOURNAL_ECORRUPT);
+        journal_snapshot_end(snap);
+        journal_close(j);
+        cr_assert_eq(journal_store_close(s), 0);
+    }
+    s = tu_open_store(dir, JOURNAL_RDONLY);
+    cr_assert_eq(journal_store_check(s, dmg_collect, &m), JOURNAL_ECORRUPT);
+    cr_assert(strstr(m.text, "records database, page ") && strstr(m.text, "past the page end"), "%s", m.text);
+    cr_assert_eq(journal_store_close(s), 0);
+    snprintf(cmd, sizeof cmd, "%s %s j", tu_bin("journal-dump"), dir);
+    cr_assert_eq(tu_run(cmd, &out, &err), 1, "%s", err);
+    cr_assert(strstr(err, "JOURNAL_ECORRUPT"), "%s", err);
+    free(out);
+    free(err);
+    free(p);
+}
+
+/* A leaf page of the records whose flags were zeroed: LMDB's cursor
+ * asserted (abort) in journal_store_check() and in journal-dump. */
+Test(damaged, a_records_page_with_bad_flags_is_reported_with_its_journal_and_position)
+{
+    const char *dir = tu_path("s");
+    size_t len, node, psize = (size_t)sysconf(_SC_PAGESIZE), page;
+    unsigned char *p;
+    journal_store *s;
+    struct dmg_msgs m = {.len = 0};
+    char *out = NULL, *err = NULL, cmd[8192];
+
+    tu_require_lmdb();
+    p = dmg_small_store(dir, 2000, &len);
+    node = dmg_find_record(p, len, 1500);
+    page = node / psize * psize;
+    p[page + sizeof(size_t) + 2] = 0; /* mp_flags: P_LEAF gone */
+    p[page + sizeof(size_t) + 3] = 0;
+    dmg_write_to(dir, p, len);
+    s = tu_open_store(dir, JOURNAL_RDONLY);
+    cr_assert_eq(journal_store_check(s, dmg_collect, &m), JOURNAL_ECORRUPT);
+    cr_assert(strstr(m.text, "j: records database, page ") && strstr(m.text, "flags 0x0") &&
+                  strstr(m.text, "(from position "),
+              "%s", m.text);
+    cr_assert_eq(journal_store_close(s), 0);
+    snprintf(cmd, sizeof cmd, "%s -c %s", tu_bin("journal-dump"), dir);
+    cr_assert_eq(tu_run(cmd, &out, &err), 1, "%s", err);
+    cr_assert(strstr(err, "journal j: records database, page "), "%s", err);
+    free(out);
+    free(err);
+    snprintf(cmd, sizeof cmd, "%s %s j", tu_bin("journal-dump"), dir);
+    cr_assert_eq(tu_run(cmd, &out, &err), 1, "%s", err);
+    free(out);
+    free(err);
+    free(p);
+}
+
+/* The main database's root in the newest meta page pointing past the
+ * file: open refuses the store instead of letting LMDB follow it. */
+Test(damaged, a_meta_page_with_a_root_past_the_file_is_refused_at_open)
+{
+    const char *dir = tu_path("s");
+    size_t len, psize = (size_t)sysconf(_SC_PAGESIZE), off;
+    unsigned char *p;
+    journal_options o = {.flags = JOURNAL_RDONLY};
+    journal_store *s;
+    uint64_t t0, t1, root = 1u << 30;
+
+    tu_require_lmdb();
+    p = dmg_small_store(dir, 10, &len);
+    /* MDB_meta after the page header: magic, version, address, map size,
+     * the free database's record, then the main one's, whose root is its
+     * last field; the transaction id ends the meta. */
+    off = 16 + 8 + 2 * sizeof(void *) + 2 * (8 + 5 * sizeof(size_t)) + sizeof(size_t);
+    memcpy(&t0, p + off, 8);
+    memcpy(&t1, p + psize + off, 8);
+    memcpy(p + (t1 > t0 ? psize : 0) + off - sizeof(size_t) - sizeof(size_t), &root, 8);
+    dmg_write_to(dir, p, len);
+    cr_assert_eq(journal_store_open(dir, &o, &s), JOURNAL_ECORRUPT);
+    free(p);
+}
+
+/* Variants that crashed journal-dump before the page checks (found by the
+ * test above, with the store it builds), replayed in both ways. */
+static void dmg_replay(uint64_t seed)
+{
+    static struct dmg d;
+    char why[256];
+
+    tu_require_lmdb();
+    dmg_step = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    cr_assert(dmg_step != MAP_FAILED);
+    dmg_build(&d);
+    dmg_damage(&d, seed);
+    for (int exec = 0; exec < 2; exec++)
+        cr_assert_eq(dmg_run_variant(&d, exec, why, sizeof why), 0, "seed %llu (%s): %s", (unsigned long long)seed,
+                     d.what, why);
+    free(d.base);
+    free(d.cur);
+}
+
+/* SIGSEGV in journal-dump --check: bit flips in meta page 0 and page headers. */
+Test(damaged, seed_7000_meta_and_header_flips_crashed_the_check)
+{
+    dmg_replay(7000);
+}
+
+/* SIGSEGV in journal-dump journal-05: a node offset sent the cursor off the page. */
+Test(damaged, seed_7003_flips_crashed_the_dump_of_a_journal)
+{
+    dmg_replay(7003);
+}
+
+/* Abort (LMDB's IS_LEAF assertion) in journal-dump --check: a zeroed page. */
+Test(damaged, seed_7007_a_zeroed_page_aborted_the_check)
+{
+    dmg_replay(7007);
+}
+
+/* Abort in journal-dump --check: two pages swapped. */
+Test(damaged, seed_7011_swapped_pages_aborted_the_check)
+{
+    dmg_replay(7011);
+}
+
+/* SIGBUS in journal-dump --check: a value's length past the file's end. */
+Test(damaged, seed_7014_flips_raised_sigbus_in_the_check)
+{
+    dmg_replay(7014);
+}
