@@ -327,8 +327,10 @@ clean:
 # (tests/faultshim.c, tests/fault_driver.c, tests/fuzz/; see tests/test_faults.c)
 #
 #   make fault-all                 the fault tests with every N, not a sample
-#   make fuzz                      build the libFuzzer target with clang
-#   make fuzz-run FUZZ_SECONDS=60  run it on a copy of tests/fuzz/corpus
+#   make fuzz                      build the libFuzzer targets with clang
+#   make fuzz-run FUZZ_SECONDS=60  run them (half the time each): fuzz_ops on a
+#                                  copy of tests/fuzz/corpus, fuzz_store on the
+#                                  data file of the demo's store
 
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60
@@ -344,22 +346,28 @@ $(FAULT_DRIVER): tests/fault_driver.c $(B)/libjournal.a include/journal.h
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(REQ_CFLAGS) $(TEST_CFLAGS) -o $@ $< $(B)/libjournal.a $(LDFLAGS) $(LIBS)
 
-# The fuzzer compiles the library's sources itself, instrumented.
-$(B)/fuzz/fuzz_ops: tests/fuzz/fuzz_ops.c $(LIB_SRC) $(LIB_HDR)
+# The fuzzers compile the library's sources themselves, instrumented.
+$(B)/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(LIB_HDR)
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_FLAGS) $(LMDB_CFLAGS) $(if $(filter 1,$(PG)),$(PG_CFLAGS)) -o $@ tests/fuzz/fuzz_ops.c \
+	$(FUZZ_CC) $(FUZZ_FLAGS) $(LMDB_CFLAGS) $(if $(filter 1,$(PG)),$(PG_CFLAGS)) -o $@ $< \
 		$(LIB_SRC) $(LIBS)
 
 ifdef JOURNAL_DEPS_DONE
 fault-all: $(TEST_BIN) $(FAULT_SHIM) $(FAULT_DRIVER)
 	$(TEST_ENV) JOURNAL_TEST_FAULT_ALL=1 $(TEST_BIN) --filter 'faults/*' --jobs=$(CRITERION_JOBS)
 
-fuzz: $(B)/fuzz/fuzz_ops
+fuzz: $(B)/fuzz/fuzz_ops $(B)/fuzz/fuzz_store
 
-fuzz-run: fuzz
-	rm -rf $(B)/fuzz/corpus
-	mkdir -p $(B)/fuzz/corpus
+# Both targets share FUZZ_SECONDS. fuzz_store's seed corpus is the data file
+# of the demo's store.
+fuzz-run: fuzz $(B)/bin/journal-demo
+	rm -rf $(B)/fuzz/corpus $(B)/fuzz/corpus_store $(B)/fuzz/seed-store
+	mkdir -p $(B)/fuzz/corpus $(B)/fuzz/corpus_store
 	cp tests/fuzz/corpus/* $(B)/fuzz/corpus/
-	$(B)/fuzz/fuzz_ops -max_total_time=$(FUZZ_SECONDS) -timeout=30 -max_len=1024 \
+	$(B)/bin/journal-demo $(B)/fuzz/seed-store > /dev/null
+	cp $(B)/fuzz/seed-store/data.mdb $(B)/fuzz/corpus_store/demo
+	$(B)/fuzz/fuzz_ops -max_total_time=$$(( $(FUZZ_SECONDS) - $(FUZZ_SECONDS) / 2 )) -timeout=30 -max_len=1024 \
 		-artifact_prefix=$(B)/fuzz/ $(B)/fuzz/corpus
+	$(B)/fuzz/fuzz_store -max_total_time=$$(( $(FUZZ_SECONDS) / 2 )) -timeout=30 -max_len=65536 \
+		-artifact_prefix=$(B)/fuzz/store- $(B)/fuzz/corpus_store
 endif

@@ -652,9 +652,9 @@ static void walk_fini(struct walk *w)
 /* Walks the tree of db (a query when w->qlo/qhi are set). */
 static int walk_tree(struct walk *w, const struct lmdb_db *db)
 {
+    w->nbranch = w->nleaf = w->noverflow = w->nentries = 0;
     if (db->root == P_INVALID)
         return 0;
-    w->nbranch = w->nleaf = w->noverflow = w->nentries = 0;
     return walk_page(w, db->root, 1, db->depth, NULL, NULL, 0);
 }
 
@@ -747,6 +747,8 @@ static struct check_entry *find_entry(struct check *c, uint64_t id)
     struct check_entry key = {.id = id};
     if (c->cur && c->cur->id == id)
         return c->cur;
+    if (c->n == 0)
+        return NULL;
     return bsearch(&key, c->e, c->n, sizeof *c->e, cmp_entry);
 }
 
@@ -972,7 +974,8 @@ static int check_view(struct check *c, const struct lmdb_view *v)
                                       : records_leaf)) != 0)
             goto out;
         if (i == 1) {
-            qsort(c->e, c->n, sizeof *c->e, cmp_entry);
+            if (c->n > 1)
+                qsort(c->e, c->n, sizeof *c->e, cmp_entry);
             for (size_t k = 1; k < c->n; k++)
                 if (c->e[k].id == c->e[k - 1].id)
                     problem(c, c->e[k].id, "id shared by two journals");
