@@ -121,9 +121,10 @@
  *   assertions): use JOURNAL_VERIFY, or journal_store_check() first, for a
  *   file you do not trust.
  * Not covered: a file damaged or cut short while the store is open (the
- * checks hold for what they read), and writes, which read pages through
- * LMDB unchecked: do not write to a store that journal_store_check() finds
- * damaged; copy what is readable out of it. ^Reads and the check never
+ * checks hold for what they read); writes, which read pages through LMDB
+ * unchecked; and journal_store_copy() with JOURNAL_COPY_COMPACT, which
+ * walks the trees through LMDB. Do not write to or compact a store that
+ * journal_store_check() finds damaged; read what is readable out of it. ^Reads and the check never
  * change the file. Tests: tests/test_damaged.c, tests/fuzz/fuzz_store.c.
  *
  * POSTGRESQL
