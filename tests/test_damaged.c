@@ -476,6 +476,8 @@ Test(damaged, no_damaged_file_crashes_the_check_the_tools_or_verified_reads, .ti
     seed = tu_seed("JOURNAL_TEST_DAMAGED_SEED");
     dmg_build(&d);
     for (unsigned i = 0; i < variants; i++) {
+        if (i > 0 && i % 1000 == 0)
+            fprintf(stderr, "damaged: %u variants, %u failed\n", i, failed);
         dmg_damage(&d, seed + i);
         if (dmg_run_variant(&d, exec_every && i % exec_every == 0, why, sizeof why) == 0)
             continue;
