@@ -119,16 +119,15 @@ static const char *db_problem(const struct lmdb_db *db, uint64_t npages)
     return NULL;
 }
 
-/* What is wrong with meta page i, in a data file of file_size bytes, or
- * NULL. The magic and the version are checked by the caller. */
-static const char *meta_problem(const struct meta *m, unsigned i, uint64_t file_size)
+/* What is wrong with the meta page LMDB uses (the one with the greater
+ * transaction id), in a data file of file_size bytes, or NULL. The other
+ * one may legitimately hold roots past its last page: LMDB writes an old
+ * transaction id and last page over a meta page whose commit failed, to
+ * keep it from being used. */
+static const char *meta_problem(const struct meta *m, uint64_t file_size)
 {
-    unsigned psize = m->db[0].pad; /* mm_psize */
+    unsigned psize = m->db[0].pad; /* mm_psize, checked by read_metas() */
     const char *why;
-    if (m->pgno != i || m->flags != P_META)
-        return "not a meta page (page number or flags)";
-    if (psize < 256 || psize > 65536 || (psize & (psize - 1)) != 0)
-        return "a page size that is not a power of two from 256 to 65536";
     if (m->last_pgno < 1 || m->last_pgno >= file_size / psize)
         return "a last page beyond the end of the file";
     /* The free database is keyed by transaction ids (MDB_INTEGERKEY); the
@@ -157,12 +156,15 @@ static int read_at(int fd, void *buf, size_t len, uint64_t off, size_t *got)
     return 0;
 }
 
-/* Reads both meta pages of fd. 0, JOURNAL_ECORRUPT (with *why), or
- * JOURNAL_EVERSION, or -errno. */
-static int read_metas(int fd, struct meta m[2], unsigned *psize, const char **why)
+/* Reads both meta pages of fd, checking what LMDB checks of both (and
+ * their page numbers and flags); the caller checks the one in use with
+ * meta_problem(). 0, JOURNAL_ECORRUPT (with *why), or JOURNAL_EVERSION, or
+ * -errno. */
+static int read_metas(int fd, struct meta m[2], unsigned *psize, uint64_t *file_size, const char **why)
 {
     unsigned char buf[PAGEHDRSZ + META_SIZE];
     struct stat st;
+    unsigned psz;
     size_t got;
     int rc;
 
@@ -183,14 +185,18 @@ static int read_metas(int fd, struct meta m[2], unsigned *psize, const char **wh
         }
         if (m[i].version != MDB_DATA_V)
             return JOURNAL_EVERSION; /* what LMDB itself says of it */
-        if ((*why = meta_problem(&m[i], i, (uint64_t)st.st_size)) != NULL)
+        psz = m[i].db[0].pad;
+        if (m[i].pgno != i || m[i].flags != P_META || psz < 256 || psz > 65536 || (psz & (psz - 1)) != 0) {
+            *why = "a meta page with a wrong page number, flags or page size";
             return JOURNAL_ECORRUPT;
+        }
     }
     if (m[0].db[0].pad != m[1].db[0].pad) {
         *why = "meta pages with different page sizes";
         return JOURNAL_ECORRUPT;
     }
     *psize = m[0].db[0].pad;
+    *file_size = (uint64_t)st.st_size;
     return 0;
 }
 
@@ -199,6 +205,7 @@ int journal__lmdb_check_metas(const char *datafile)
     struct meta m[2];
     const char *why = NULL;
     unsigned psize;
+    uint64_t size;
     int rc = 0, fd = open(datafile, O_RDONLY | O_CLOEXEC);
     struct stat st;
 
@@ -211,7 +218,9 @@ int journal__lmdb_check_metas(const char *datafile)
     /* A writer of another process may be writing a meta page while we read
      * it: look again before calling it damaged. */
     for (int i = 0; i < 3; i++) {
-        rc = read_metas(fd, m, &psize, &why);
+        rc = read_metas(fd, m, &psize, &size, &why);
+        if (rc == 0 && meta_problem(&m[m[1].txnid > m[0].txnid], size) != NULL)
+            rc = JOURNAL_ECORRUPT;
         if (rc != JOURNAL_ECORRUPT)
             break;
         nanosleep(&(struct timespec){0, 2 * 1000 * 1000}, NULL);
@@ -228,28 +237,27 @@ int journal__lmdb_view(struct lmdb_store *ls, MDB_txn *txn, struct lmdb_view *v)
     struct meta m[2], again[2];
     const char *why;
     unsigned psize;
-    uint64_t id = mdb_txn_id(txn);
-    struct stat st;
+    uint64_t id = mdb_txn_id(txn), size;
     int fd, rc;
 
     if ((rc = mdb_env_get_fd(ls->env, &fd)) != 0)
         return journal__from_mdb(rc);
-    rc = read_metas(fd, m, &psize, &why);
+    rc = read_metas(fd, m, &psize, &size, &why);
     if (rc == 0)
-        rc = read_metas(fd, again, &psize, &why);
+        rc = read_metas(fd, again, &psize, &size, &why);
     if (rc != 0)
         return rc;
-    if (fstat(fd, &st) != 0)
-        return -errno;
     for (unsigned i = 0; i < 2; i++) {
         /* The meta page of our transaction, read twice alike: a writer two
          * commits further may be rewriting it. */
         if (m[i].txnid != id || memcmp(&m[i], &again[i], sizeof m[i]) != 0)
             continue;
+        if (meta_problem(&m[i], size) != NULL)
+            return JOURNAL_ECORRUPT;
         v->fd = fd;
         v->psize = psize;
         v->npages = m[i].last_pgno + 1;
-        v->file_size = (uint64_t)st.st_size;
+        v->file_size = size;
         v->free = m[i].db[0];
         v->main = m[i].db[1];
         return 0;
@@ -299,9 +307,13 @@ void journal__lmdb_data_bounds(struct lmdb_store *ls, MDB_txn *txn, const char *
     } else {
         /* The map cannot move while txn is open: whoever computes it
          * now computes the same. */
+        /* Not knowing is not kept: a view that went stale is tried
+         * again by the next call. */
         base = find_map_base(ls, txn);
-        atomic_store_explicit(&ls->map_base, base, memory_order_relaxed);
-        atomic_store_explicit(&ls->base_gen, gen + 1, memory_order_release);
+        if (base) {
+            atomic_store_explicit(&ls->map_base, base, memory_order_relaxed);
+            atomic_store_explicit(&ls->base_gen, gen + 1, memory_order_release);
+        }
     }
     if (!base) {
         *lo = NULL;
@@ -1016,8 +1028,14 @@ int journal__lmdb_store_check(journal_store *s, journal_check_fn fn, void *arg)
         const char *why = "damaged";
         unsigned psize;
         int fd;
-        if (mdb_env_get_fd(ls->env, &fd) == 0)
-            read_metas(fd, m, &psize, &why);
+        uint64_t size;
+        if (mdb_env_get_fd(ls->env, &fd) == 0 && read_metas(fd, m, &psize, &size, &why) == 0) {
+            for (unsigned i = 0; i < 2; i++) {
+                const char *w = m[i].txnid == mdb_txn_id(txn) ? meta_problem(&m[i], size) : NULL;
+                if (w)
+                    why = w;
+            }
+        }
         problem(&c, 0, "meta pages: %s", rc == JOURNAL_EVERSION ? "an LMDB format this library does not know" : why);
         rc = 0;
         goto out;

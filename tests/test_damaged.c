@@ -27,7 +27,8 @@
  * JOURNAL_TEST_DAMAGED_VARIANTS=N sets the number of variants (variant i
  * of a run uses seed S + i, so S + i with N=1 replays variant i alone).
  * Under AddressSanitizer every process is several times slower, so the
- * sanitizer pass runs fewer variants (DMG_VARIANTS_SAN).
+ * sanitizer pass runs fewer variants (DMG_VARIANTS_SAN); under valgrind
+ * (make valgrind) fewer still (DMG_VARIANTS_VALGRIND).
  */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -47,6 +48,7 @@
 #define DMG_RECORDS 1000
 #define DMG_VARIANTS 1000
 #define DMG_VARIANTS_SAN 150
+#define DMG_VARIANTS_VALGRIND 20
 #define DMG_TIMEOUT_S 30
 #define DMG_EXEC_EVERY 50
 
@@ -465,7 +467,10 @@ Test(damaged, no_damaged_file_crashes_the_check_the_tools_or_verified_reads, .ti
 {
     static struct dmg d;
     uint64_t seed;
-    unsigned variants = dmg_env_count("JOURNAL_TEST_DAMAGED_VARIANTS", DMG_SANITIZED ? DMG_VARIANTS_SAN : DMG_VARIANTS);
+    unsigned variants =
+        dmg_env_count("JOURNAL_TEST_DAMAGED_VARIANTS", getenv("JOURNAL_TEST_VALGRIND") ? DMG_VARIANTS_VALGRIND
+                                                       : DMG_SANITIZED                 ? DMG_VARIANTS_SAN
+                                                                                       : DMG_VARIANTS);
     unsigned failed = 0, collect = dmg_env_count("JOURNAL_TEST_DAMAGED_COLLECT", 0);
     unsigned exec_every = dmg_env_count("JOURNAL_TEST_DAMAGED_EXEC_EVERY", DMG_EXEC_EVERY);
     char why[256];
