@@ -189,8 +189,8 @@ void journal__lmdb_data_bounds(struct lmdb_store *ls, MDB_txn *txn, const char *
 
 static inline int journal__val_inside(const MDB_val *v, const char *lo, const char *hi)
 {
-    const char *p = v->mv_data;
-    return p >= lo && p <= hi && v->mv_size <= (size_t)(hi - p);
+    uintptr_t p = (uintptr_t)v->mv_data;
+    return p >= (uintptr_t)lo && p <= (uintptr_t)hi && v->mv_size <= (uintptr_t)hi - p;
 }
 
 /* Journal and snapshot operations (lmdb_journal.c). */

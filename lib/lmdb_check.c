@@ -290,7 +290,7 @@ static const char *find_map_base(struct lmdb_store *ls, MDB_txn *txn)
     if (mdb_cursor_open(txn, 1 /* MAIN_DBI */, &cur) != 0)
         return NULL;
     if (mdb_cursor_get(cur, &k, &d, MDB_FIRST) == 0)
-        base = (const char *)k.mv_data - (v.main.root * v.psize + rd16(hdr + PAGEHDRSZ) + NODESIZE);
+        base = (const char *)((uintptr_t)k.mv_data - (v.main.root * v.psize + rd16(hdr + PAGEHDRSZ) + NODESIZE));
     mdb_cursor_close(cur);
     return base;
 }
@@ -305,10 +305,9 @@ void journal__lmdb_data_bounds(struct lmdb_store *ls, MDB_txn *txn, const char *
     if (atomic_load_explicit(&ls->base_gen, memory_order_acquire) == gen + 1) {
         base = atomic_load_explicit(&ls->map_base, memory_order_relaxed);
     } else {
-        /* The map cannot move while txn is open: whoever computes it
-         * now computes the same. */
-        /* Not knowing is not kept: a view that went stale is tried
-         * again by the next call. */
+        /* The map cannot move while txn is open: whoever computes it now
+         * computes the same. Not knowing is not kept: a view that went
+         * stale is tried again by the next call. */
         base = find_map_base(ls, txn);
         if (base) {
             atomic_store_explicit(&ls->map_base, base, memory_order_relaxed);
