@@ -164,7 +164,7 @@ TEST_SRC := $(sort $(wildcard tests/test_*.c))
 ifeq ($(PG),0)
 TEST_SRC := $(filter-out $(TEST_PQ_SRC),$(TEST_SRC))
 endif
-TEST_OBJ := $(TEST_SRC:tests/%.c=$(B)/tests/%.o) $(B)/tests/util.o
+TEST_OBJ := $(TEST_SRC:tests/%.c=$(B)/tests/%.o) $(B)/tests/util.o $(B)/tests/journal-dump-main.o
 TEST_BIN := $(B)/tests/journal-tests
 
 .PHONY: all lib tools examples demo test test-wait check valgrind bench install uninstall clean deps format fault-all fuzz \
@@ -254,6 +254,12 @@ $(B)/tests/%.o: tests/%.c tests/util.h include/journal.h $(B)/.config
 $(TEST_PQ_SRC:tests/%.c=$(B)/tests/%.o): PQ_CFLAGS = $(PG_CFLAGS)
 $(TEST_PQ_SRC:tests/%.c=$(B)/tests/%.o): lib/pq_load.h
 
+# tests/test_damaged.c runs journal-dump's main in forked children, a
+# thousand times, without paying for an exec each time.
+$(B)/tests/journal-dump-main.o: tools/journal-dump.c include/journal.h $(B)/.config
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(REQ_CFLAGS) -Dmain=journal_dump_main -c -o $@ $<
+
 $(TEST_BIN): $(TEST_OBJ) $(B)/libjournal.a
 	$(CC) $(CFLAGS) $(SANFLAGS) $(LDFLAGS) -o $@ $(TEST_OBJ) $(B)/libjournal.a $(CRITERION_LIBS) $(LIBS)
 
@@ -340,8 +346,10 @@ clean:
 # (tests/faultshim.c, tests/fault_driver.c, tests/fuzz/; see tests/test_faults.c)
 #
 #   make fault-all                 the fault tests with every N, not a sample
-#   make fuzz                      build the libFuzzer target with clang
-#   make fuzz-run FUZZ_SECONDS=60  run it on a copy of tests/fuzz/corpus
+#   make fuzz                      build the libFuzzer targets with clang
+#   make fuzz-run FUZZ_SECONDS=60  run them (half the time each): fuzz_ops on a
+#                                  copy of tests/fuzz/corpus, fuzz_store on the
+#                                  data file of the demo's store
 
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60
@@ -357,10 +365,10 @@ $(FAULT_DRIVER): tests/fault_driver.c $(B)/libjournal.a include/journal.h
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(REQ_CFLAGS) $(TEST_CFLAGS) -o $@ $< $(B)/libjournal.a $(LDFLAGS) $(LIBS)
 
-# The fuzzer compiles the library's sources itself, instrumented.
-$(B)/fuzz/fuzz_ops: tests/fuzz/fuzz_ops.c $(LIB_SRC) $(LIB_HDR)
+# The fuzzers compile the library's sources themselves, instrumented.
+$(B)/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(LIB_HDR)
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_FLAGS) $(LMDB_CFLAGS) $(if $(filter 1,$(PG)),$(PG_CFLAGS)) -o $@ tests/fuzz/fuzz_ops.c \
+	$(FUZZ_CC) $(FUZZ_FLAGS) $(LMDB_CFLAGS) $(if $(filter 1,$(PG)),$(PG_CFLAGS)) -o $@ $< \
 		$(LIB_SRC) $(LIBS)
 
 # The crash-image harness (tests/test_crashimg.c): a shim that logs the
@@ -380,12 +388,18 @@ ifdef JOURNAL_DEPS_DONE
 fault-all: $(TEST_BIN) $(FAULT_SHIM) $(FAULT_DRIVER)
 	$(TEST_ENV) JOURNAL_TEST_FAULT_ALL=1 $(TEST_BIN) --filter 'faults/*' --jobs=$(CRITERION_JOBS)
 
-fuzz: $(B)/fuzz/fuzz_ops
+fuzz: $(B)/fuzz/fuzz_ops $(B)/fuzz/fuzz_store
 
-fuzz-run: fuzz
-	rm -rf $(B)/fuzz/corpus
-	mkdir -p $(B)/fuzz/corpus
+# Both targets share FUZZ_SECONDS. fuzz_store's seed corpus is the data file
+# of the demo's store.
+fuzz-run: fuzz $(B)/bin/journal-demo
+	rm -rf $(B)/fuzz/corpus $(B)/fuzz/corpus_store $(B)/fuzz/seed-store
+	mkdir -p $(B)/fuzz/corpus $(B)/fuzz/corpus_store
 	cp tests/fuzz/corpus/* $(B)/fuzz/corpus/
-	$(B)/fuzz/fuzz_ops -max_total_time=$(FUZZ_SECONDS) -timeout=30 -max_len=1024 \
+	$(B)/bin/journal-demo $(B)/fuzz/seed-store > /dev/null
+	cp $(B)/fuzz/seed-store/data.mdb $(B)/fuzz/corpus_store/demo
+	$(B)/fuzz/fuzz_ops -max_total_time=$$(( $(FUZZ_SECONDS) - $(FUZZ_SECONDS) / 2 )) -timeout=30 -max_len=1024 \
 		-artifact_prefix=$(B)/fuzz/ $(B)/fuzz/corpus
+	$(B)/fuzz/fuzz_store -max_total_time=$$(( $(FUZZ_SECONDS) / 2 )) -timeout=30 -max_len=65536 \
+		-artifact_prefix=$(B)/fuzz/store- $(B)/fuzz/corpus_store
 endif

@@ -114,6 +114,47 @@
  * first, or leave room with max_size (JOURNAL_EFULL comes first then).
  * journal_store_sync() forces all pending writes to disk.
  *
+ * DAMAGED FILES (LMDB stores)
+ *
+ * LMDB 0.9 trusts its data file: a flipped bit in a page header or a node
+ * offset sends its cursor outside the page or the map, or into one of its
+ * assertions. The library reads a file it may not trust itself, with
+ * pread() and every bound checked before it is followed (page numbers
+ * within the pages in use and the file, the page's own number in its
+ * header, flags fit for the page's level, node offsets, key and value
+ * sizes within the page, keys in order and within their parent's range,
+ * overflow pages within the file, the depth). What this gives:
+ * - ^journal_store_open() checks both meta pages (magic, page size, last
+ *   page, the databases' roots and depths) and that the file holds every
+ *   page they count, before LMDB maps it; then the pages of the main and
+ *   meta databases (a few, whatever the store's size). A damaged one gives
+ *   JOURNAL_ECORRUPT (a meta page of another LMDB version:
+ *   JOURNAL_EVERSION).
+ * - ^journal_store_check() walks every page this way and never lets LMDB's
+ *   cursor read the trees: on any damaged file it ends with
+ *   JOURNAL_ECORRUPT and reports where (see journal_store_check()).
+ * - ^With JOURNAL_VERIFY, every read (journal_open(), bounds, get, range,
+ *   snapshots, journal_store_list(), journal_store_stat()) first checks the
+ *   pages it is about to follow in its own read transaction: the path to
+ *   the journal's catalog entry, the records it reads and the page a cursor
+ *   moving past them steps into (a range checks up to 1024 records ahead of
+ *   its cursor). A damaged page gives JOURNAL_ECORRUPT for every record on
+ *   it, never a crash. The cost is a second read of each page followed, by
+ *   pread(). journal-dump opens stores this way.
+ * - Without JOURNAL_VERIFY, reads check what costs a compare per record:
+ *   ^a key or value reaching past the pages in use gives JOURNAL_ECORRUPT
+ *   instead of a pointer that would raise SIGBUS in the caller. Other
+ *   damage in a page a read follows (its flags, a node offset) may still
+ *   crash the process inside LMDB (SIGSEGV, or abort() on LMDB's
+ *   assertions): use JOURNAL_VERIFY, or journal_store_check() first, for a
+ *   file you do not trust.
+ * Not covered: a file damaged or cut short while the store is open (the
+ * checks hold for what they read); writes, which read pages through LMDB
+ * unchecked; and journal_store_copy() with JOURNAL_COPY_COMPACT, which
+ * walks the trees through LMDB. Do not write to or compact a store that
+ * journal_store_check() finds damaged; read what is readable out of it. ^Reads and the check never
+ * change the file. Tests: tests/test_damaged.c, tests/fuzz/fuzz_store.c.
+ *
  * POSTGRESQL
  *
  * journal_store_open() with a "postgresql://" or "postgres://" URL opens a
@@ -196,6 +237,7 @@
  *   block_size), file_size = used_size (bytes of the three tables with
  *   their indexes and TOAST), journals and records; map_size, readers_used
  *   and max_readers are 0. journal_store_check() checks the same invariants.
+ * - JOURNAL_VERIFY changes nothing: the server checks its own pages.
  * - max_size, map_size, max_readers and mode do not apply (max_size below
  *   64 KiB is still -EINVAL); the CAVEATS about the map, reader slots,
  *   lock files, fork() of an LMDB environment and NFS are LMDB's; handles
@@ -330,13 +372,14 @@ typedef struct journal_snapshot journal_snapshot;
 /* Flags of journal_options.flags. */
 #define JOURNAL_RDONLY 0x1u /**< open for reading only; create nothing */
 #define JOURNAL_NOSYNC 0x2u /**< do not sync the root page on each commit (see DURABILITY) */
+#define JOURNAL_VERIFY 0x4u /**< reads check each page before following it (see DAMAGED FILES) */
 
 /** Options of journal_store_open(). All-zero means the defaults. May grow
  * (see GROWING STRUCTS): initialise it whole, `journal_options o = {0};`. */
 typedef struct journal_options {
     uint64_t max_size;    /**< bytes the store may grow to, at least 64 KiB; 0: no limit but the disk */
     unsigned max_readers; /**< snapshots open at once, all processes together; 0: default (4096) */
-    unsigned flags;       /**< JOURNAL_RDONLY | JOURNAL_NOSYNC */
+    unsigned flags;       /**< JOURNAL_RDONLY | JOURNAL_NOSYNC | JOURNAL_VERIFY */
     unsigned mode;        /**< permission bits of files created; 0: 0644 */
     uint64_t map_size;    /**< initial size of the map (at least 64 KiB); 0: 1 GiB, or max_size if smaller */
 
@@ -413,7 +456,8 @@ JOURNAL_API const char *journal_version(void);
  *   -EAGAIN   no thread key left (see CAVEATS);
  *   JOURNAL_ECORRUPT the files are damaged or are not a journal store (an
  *             LMDB environment made by another program, a data file shorter
- *             than its contents);
+ *             than its contents, a damaged meta page or a damaged page of
+ *             the main or meta database: see DAMAGED FILES);
  *   JOURNAL_EVERSION the store uses an on-disk format this library does
  *             not know, or LMDB's lock file format differs;
  *   JOURNAL_EREADERS every reader slot is in use by live processes;
@@ -523,14 +567,28 @@ JOURNAL_API const char *journal_store_path(const journal_store *s);
 typedef void (*journal_check_fn)(void *arg, const char *name, const char *problem);
 
 /**
- * journal_store_check() - verify the store's consistency, in one snapshot:
- * the format record, each journal's catalog entry (bounds in order), a
- * record at every position in [begin, end), no record outside it, and no
- * record of an unknown journal. Reports each problem to fn (which may be
- * NULL) and goes on.
+ * journal_store_check() - verify the store's consistency, in one snapshot.
+ * On LMDB, first the data file, page by page (see DAMAGED FILES): both meta
+ * pages, then every page of the free, main, meta, catalog and records
+ * databases, with every bound checked before it is followed, no page
+ * reached twice, none both in use and on the free list, and each
+ * database's page and entry counts. Then the library's invariants: the
+ * format record, each journal's catalog entry (bounds in order), a record
+ * at every position in [begin, end), no record outside it, and no record
+ * of an unknown journal. Reports each problem to fn (which may be NULL)
+ * and goes on; a damaged page is reported once and what lies below it is
+ * skipped. ^A problem in a page says where: the database, the page number,
+ * what is wrong, and for the records the journal (the `journal` argument)
+ * and the first position the page may hold, as in "records database, page
+ * 1234: node 3 at offset 70000, outside the node area 2048..4096 (from
+ * position 51200)". ^The file is read with pread() under a read
+ * transaction (a live writer cannot reuse the pages read), never changed,
+ * and no damaged file makes the check crash or hang.
  * @return 0 when the store is consistent, JOURNAL_ECORRUPT when any problem
  * was found, or another error that stopped the check (-EINVAL,
- * JOURNAL_EFORK, JOURNAL_EREADERS, -ENOMEM).
+ * JOURNAL_EFORK, JOURNAL_EREADERS, -ENOMEM, -EIO, JOURNAL_EBUSY when
+ * writers commit so fast that the meta page of the check's snapshot is
+ * rewritten a thousand times in a row before it is read).
  */
 JOURNAL_API int journal_store_check(journal_store *s, journal_check_fn fn, void *arg);
 

@@ -141,7 +141,7 @@ int journal_store_open_sized(const char *path, const journal_options *user_opts,
     rc = options_in(user_opts, opts_size, &o);
     if (rc != 0)
         return rc;
-    if (opts->flags & ~(JOURNAL_RDONLY | JOURNAL_NOSYNC))
+    if (opts->flags & ~(JOURNAL_RDONLY | JOURNAL_NOSYNC | JOURNAL_VERIFY))
         return -EINVAL;
     if (opts->mode & ~07777u)
         return -EINVAL;

@@ -27,6 +27,10 @@ struct lmdb_store {
     uint64_t max_map;                  /* 0: no limit */
     unsigned psize;                    /* LMDB page size */
     atomic_uint_fast64_t checked_pgno; /* last page in use at the last reader check */
+    /* Where LMDB mapped the file (lmdb_check.c): map_gen counts remaps,
+     * map_base is valid for remap base_gen - 1. */
+    atomic_uint map_gen, base_gen;
+    _Atomic(const char *) map_base;
 
     /*
      * The map gate. LMDB may remap the file only while no transaction of
@@ -96,10 +100,29 @@ struct lmdb_journal {
     struct lmdb_bounds_cache seen;
 };
 
+/* A database record (LMDB's MDB_db), as lmdb_check.c reads it. */
+struct lmdb_db {
+    uint32_t pad;
+    unsigned flags, depth;
+    uint64_t branch, leaf, overflow, entries, root;
+};
+
+/* The state of a read transaction, from its meta page, for reading the
+ * file with pread() (lmdb_check.c). */
+struct lmdb_view {
+    int fd;          /* LMDB's own descriptor of the data file */
+    unsigned psize;  /* page size */
+    uint64_t npages; /* pages in use: the last page number + 1 */
+    uint64_t file_size;
+    struct lmdb_db free, main;
+};
+
 struct lmdb_snapshot {
     struct journal_snapshot base;
     MDB_txn *txn; /* NULL once a failed renew left it unusable */
     uint64_t begin, end;
+    struct lmdb_view view;         /* with JOURNAL_VERIFY */
+    const char *data_lo, *data_hi; /* where values of txn may lie in the map */
 };
 
 static inline struct lmdb_store *lmdb_store_of(journal_store *s)
@@ -180,6 +203,54 @@ int journal__steady_reader_check(struct lmdb_store *ls, int *dead);
 /* 1 when a steady point was taken to release pinned pages (at max_size). */
 int journal__steady_relieve(struct lmdb_store *ls);
 void journal__steady_close(struct lmdb_store *ls, int forked, int failed);
+
+/*
+ * Damaged files (lmdb_check.c).
+ */
+
+/* Internal only: the meta page of a transaction was rewritten before we
+ * read it; start a new transaction and try again. */
+#define JOURNAL__STALE (-29900)
+
+/* Checks both meta pages of a data file before LMDB uses them: 0 (also
+ * for a missing or empty file), JOURNAL_ECORRUPT, JOURNAL_EVERSION, -errno. */
+int journal__lmdb_check_metas(const char *datafile);
+
+/* Reads the view of txn's state. 0, JOURNAL__STALE, JOURNAL_ECORRUPT,
+ * JOURNAL_EVERSION or -errno. */
+int journal__lmdb_view(struct lmdb_store *ls, MDB_txn *txn, struct lmdb_view *v);
+
+/* journal__read_begin(), and with JOURNAL_VERIFY the view of the
+ * transaction (retried while stale). On failure nothing is held. */
+int journal__read_begin_view(struct lmdb_store *ls, MDB_txn **txn, struct lmdb_view *v);
+
+/* Which named database journal__lmdb_verify() reads. */
+#define JOURNAL__DB_META 0
+#define JOURNAL__DB_CATALOG 1
+#define JOURNAL__DB_RECORDS 2
+
+/*
+ * Checks every page that reading the keys [lo, hi] (NULL: unbounded) of
+ * database `which` in the state v follows, the main database on the way, and
+ * the leaf a cursor moving on from hi steps into. 0, JOURNAL_ECORRUPT or
+ * -errno.
+ */
+int journal__lmdb_verify(const struct lmdb_view *v, int which, const void *lo, size_t lolen, const void *hi,
+                         size_t hilen);
+
+/* journal_store_check() of the LMDB backend. */
+int journal__lmdb_store_check(journal_store *s, journal_check_fn fn, void *arg);
+
+/* Where the values of read transaction txn can lie in the map: [*lo, *hi),
+ * the pages in use (or everywhere when the map's address is unknown). A
+ * value outside is damage. */
+void journal__lmdb_data_bounds(struct lmdb_store *ls, MDB_txn *txn, const char **lo, const char **hi);
+
+static inline int journal__val_inside(const MDB_val *v, const char *lo, const char *hi)
+{
+    uintptr_t p = (uintptr_t)v->mv_data;
+    return p >= (uintptr_t)lo && p <= (uintptr_t)hi && v->mv_size <= (uintptr_t)hi - p;
+}
 
 /* Journal and snapshot operations (lmdb_journal.c). */
 int journal__lmdb_jopen(journal_store *s, const char *name, size_t namelen, journal **out);

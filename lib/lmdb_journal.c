@@ -66,6 +66,27 @@ static int catalog_put(journal *j, MDB_txn *txn, uint64_t begin, uint64_t end)
     return mdb_put(txn, ls_of(j)->catalog, &k, &v, 0);
 }
 
+/* With JOURNAL_VERIFY (v->fd >= 0): checks the pages that reading the
+ * journal's catalog entry follows. */
+static int verify_catalog(journal *j, const struct lmdb_view *v)
+{
+    if (v->fd < 0)
+        return 0;
+    return journal__lmdb_verify(v, JOURNAL__DB_CATALOG, j->name, j->namelen, j->name, j->namelen);
+}
+
+/* With JOURNAL_VERIFY: checks the pages that reading the records [from,
+ * to] of the journal follows. */
+static int verify_records(journal *j, const struct lmdb_view *v, journal_pos from, journal_pos to)
+{
+    unsigned char lo[16], hi[16];
+    if (v->fd < 0)
+        return 0;
+    record_key(lo, lj_of(j)->id, from);
+    record_key(hi, lj_of(j)->id, to);
+    return journal__lmdb_verify(v, JOURNAL__DB_RECORDS, lo, sizeof lo, hi, sizeof hi);
+}
+
 /* ------------------------------------------------------------------ */
 /* Open and close                                                         */
 
@@ -96,6 +117,7 @@ static int create_body(MDB_txn *txn, void *arg)
 int journal__lmdb_jopen(journal_store *s, const char *name, size_t namelen, journal **out)
 {
     struct lmdb_store *ls = lmdb_store_of(s);
+    struct lmdb_view view;
     uint64_t begin, end;
     MDB_txn *txn;
     journal *j;
@@ -103,10 +125,12 @@ int journal__lmdb_jopen(journal_store *s, const char *name, size_t namelen, jour
 
     if (rc != 0)
         return rc;
-    rc = journal__read_begin(ls, &txn);
+    rc = journal__read_begin_view(ls, &txn, &view);
     if (rc != 0)
         goto out_free;
-    rc = journal__catalog_get(ls, txn, name, namelen, &lj_of(j)->id, &begin, &end);
+    rc = verify_catalog(j, &view);
+    if (rc == 0)
+        rc = journal__catalog_get(ls, txn, name, namelen, &lj_of(j)->id, &begin, &end);
     journal__read_end(ls, txn);
     if (rc == MDB_NOTFOUND)
         rc = (s->flags & JOURNAL_RDONLY) ? -ENOENT : journal__write(ls, create_body, j);
@@ -186,16 +210,19 @@ static void bounds_keep(struct lmdb_journal *lj, uint64_t txnid, uint64_t begin,
 
 int journal__lmdb_bounds(journal *j, journal_pos *begin, journal_pos *end)
 {
+    struct lmdb_view view;
     MDB_txn *txn;
     uint64_t txnid;
     int rc;
 
     if (bounds_cached(lj_of(j), begin, end))
         return 0;
-    rc = journal__read_begin(ls_of(j), &txn);
+    rc = journal__read_begin_view(ls_of(j), &txn, &view);
     if (rc != 0)
         return rc;
-    rc = catalog_of(j, txn, begin, end);
+    rc = verify_catalog(j, &view);
+    if (rc == 0)
+        rc = catalog_of(j, txn, begin, end);
     txnid = mdb_txn_id(txn);
     journal__read_end(ls_of(j), txn);
     if (rc == 0)
@@ -221,14 +248,23 @@ static int get_record(journal *j, MDB_txn *txn, journal_pos pos, MDB_val *v)
 
 int journal__lmdb_get(journal *j, journal_pos pos, void **rec, size_t *len)
 {
+    struct lmdb_view view;
+    const char *lo, *hi;
     MDB_txn *txn;
     MDB_val v;
     void *copy;
-    int rc = journal__read_begin(ls_of(j), &txn);
+    int rc = journal__read_begin_view(ls_of(j), &txn, &view);
 
     if (rc != 0)
         return rc;
-    rc = get_record(j, txn, pos, &v);
+    rc = verify_records(j, &view, pos, pos);
+    if (rc == 0)
+        rc = get_record(j, txn, pos, &v);
+    if (rc == 0) {
+        journal__lmdb_data_bounds(ls_of(j), txn, &lo, &hi);
+        if (!journal__val_inside(&v, lo, hi))
+            rc = JOURNAL_ECORRUPT;
+    }
     if (rc == 0) {
         /* malloc(0) may return NULL: a zero-length record still gets a
          * pointer the caller can free. */
@@ -245,6 +281,12 @@ int journal__lmdb_get(journal *j, journal_pos pos, void **rec, size_t *len)
     return journal__from_mdb(rc);
 }
 
+/* Records a verified range checks at a time: the pages of the next ones
+ * are checked when the range reaches them, so a callback that stops early
+ * has not paid for the rest. */
+#define VERIFY_CHUNK 1024
+
+/*
 /*
  * Whether the cursor's key is the record key of (id, pos). Ranges check
  * every key they deliver (a gap or a foreign key inside the bounds is
@@ -262,68 +304,83 @@ static inline int key_is(const MDB_val *k, uint64_t id_be, uint64_t pos)
 }
 
 /*
- * Delivers the records [from, end) of txn to fn, through cur (a cursor of
- * the records of txn). The caller checked that from is inside [begin, end)
- * of the same transaction, so the records are all there, consecutive.
- * Returns a contract code, or fn's negative code unchanged.
+ * Delivers the records [from, end) of txn to fn. The caller checked that
+ * from is inside [begin, end) of the same transaction, so the records are
+ * all there, consecutive. With JOURNAL_VERIFY, view is txn's. Values are
+ * checked to lie within [lo, hi), the pages in use. Returns a contract
+ * code, or fn's negative code unchanged.
  */
-static int range_cursor(journal *j, MDB_cursor *cur, journal_pos from, journal_pos end, journal_range_fn fn, void *arg)
+static int range_txn(journal *j, MDB_txn *txn, const struct lmdb_view *view, const char *lo, const char *hi,
+                     journal_pos from, journal_pos end, journal_range_fn fn, void *arg)
 {
     unsigned char key[16];
     MDB_val k = {sizeof key, key}, v;
-    uint64_t id_be = be64_swap(lj_of(j)->id);
-    journal_pos pos = from;
+    MDB_cursor *cur;
+    uint64_t id = lj_of(j)->id, id_be = be64_swap(id), delivered = 0;
+    journal_pos verified = from; /* records below this were verified */
     int fn_rc = 0, rc;
 
-    record_key(key, lj_of(j)->id, from);
+    if (view->fd >= 0) {
+        verified = end - from > VERIFY_CHUNK ? from + VERIFY_CHUNK : end;
+        if ((rc = verify_records(j, view, from, verified - 1)) != 0)
+            return rc;
+    }
+    rc = mdb_cursor_open(txn, ls_of(j)->records, &cur);
+    if (rc != 0)
+        return journal__from_mdb(rc);
+    record_key(key, id, from);
     rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY);
-    while (rc == 0) {
-        if (!key_is(&k, id_be, pos)) {
+    for (journal_pos pos = from; rc == 0; pos++) {
+        if (pos == verified && view->fd >= 0) {
+            /* The cursor stands on a page the last check covered (the
+             * leaf after its range): check the next chunk before reading
+             * on. */
+            verified = end - pos > VERIFY_CHUNK ? pos + VERIFY_CHUNK : end;
+            if ((rc = verify_records(j, view, pos, verified - 1)) != 0)
+                break;
+        }
+        if (!journal__val_inside(&k, lo, hi) || !key_is(&k, id_be, pos) || !journal__val_inside(&v, lo, hi)) {
             rc = JOURNAL_ECORRUPT;
             break;
         }
+        delivered++;
         rc = fn(arg, pos, v.mv_data, v.mv_size);
-        pos++;
         if (rc != 0) {
             fn_rc = rc < 0 ? rc : 0;
             rc = 0;
             break;
         }
-        if (pos == end)
+        if (pos + 1 == end)
             break;
         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
     }
-    journal__count(&j->s->counters.range_records, pos - from);
+    mdb_cursor_close(cur);
+    journal__count(&j->s->counters.range_records, delivered);
     if (fn_rc != 0)
         return fn_rc; /* the callback's own code, not to be translated */
     /* A record missing inside the bounds is damage, not "not found". */
     return rc == MDB_NOTFOUND ? JOURNAL_ECORRUPT : journal__from_mdb(rc);
 }
 
-static int range_txn(journal *j, MDB_txn *txn, journal_pos from, journal_pos end, journal_range_fn fn, void *arg)
-{
-    MDB_cursor *cur;
-    int rc = mdb_cursor_open(txn, ls_of(j)->records, &cur);
-    if (rc != 0)
-        return journal__from_mdb(rc);
-    rc = range_cursor(j, cur, from, end, fn, arg);
-    mdb_cursor_close(cur);
-    return rc;
-}
-
 int journal__lmdb_range(journal *j, journal_pos from, journal_range_fn fn, void *arg)
 {
+    struct lmdb_view view;
+    const char *lo, *hi;
     uint64_t begin, end;
     MDB_txn *txn;
-    int rc = journal__read_begin(ls_of(j), &txn);
+    int rc = journal__read_begin_view(ls_of(j), &txn, &view);
 
     if (rc != 0)
         return rc;
-    rc = journal__from_mdb(catalog_of(j, txn, &begin, &end));
+    rc = verify_catalog(j, &view);
+    if (rc == 0)
+        rc = journal__from_mdb(catalog_of(j, txn, &begin, &end));
     if (rc == 0 && (from < begin || from >= end))
         rc = JOURNAL_ENOTFOUND;
-    if (rc == 0)
-        rc = range_txn(j, txn, from, end, fn, arg);
+    if (rc == 0) {
+        journal__lmdb_data_bounds(ls_of(j), txn, &lo, &hi);
+        rc = range_txn(j, txn, &view, lo, hi, from, end, fn, arg);
+    }
     journal__read_end(ls_of(j), txn);
     return rc;
 }
@@ -563,12 +620,24 @@ static int snap_start(struct lmdb_snapshot *s)
     struct lmdb_store *ls = ls_of(j);
     int rc;
 
-    for (;;) {
+    s->view.fd = -1;
+    for (int tries = 0;; tries++) {
         journal__gate_enter(ls);
         /* After a failed settle the transaction is reset: renew it. */
         rc = s->txn ? mdb_txn_renew(s->txn) : journal__txn_new_read(ls, &s->txn);
         if (rc == 0)
             rc = journal__read_settle(ls, s->txn);
+        if (rc == 0 && (ls->base.flags & JOURNAL_VERIFY)) {
+            rc = journal__lmdb_view(ls, s->txn, &s->view);
+            if (rc == JOURNAL__STALE && tries < 1000) {
+                /* Our meta page was rewritten before we read it: again. */
+                mdb_txn_reset(s->txn);
+                journal__gate_leave(ls);
+                continue;
+            }
+            if (rc == JOURNAL__STALE)
+                rc = JOURNAL_EBUSY;
+        }
         if (rc != MDB_MAP_RESIZED)
             break;
         journal__gate_leave(ls);
@@ -577,7 +646,11 @@ static int snap_start(struct lmdb_snapshot *s)
             goto out_txn;
     }
     if (rc == 0)
+        rc = verify_catalog(j, &s->view);
+    if (rc == 0) {
+        journal__lmdb_data_bounds(ls, s->txn, &s->data_lo, &s->data_hi);
         rc = catalog_of(j, s->txn, &s->begin, &s->end);
+    }
     if (rc == 0)
         return 0;
     journal__gate_leave(ls);
@@ -624,9 +697,13 @@ int journal__lmdb_snap_get(journal_snapshot *snap, journal_pos pos, const void *
         return -EINVAL;
     if (pos < s->begin || pos >= s->end)
         return JOURNAL_ENOTFOUND;
+    if ((rc = verify_records(snap->j, &s->view, pos, pos)) != 0)
+        return rc;
     rc = get_record(snap->j, s->txn, pos, &v);
     if (rc != 0)
         return rc == MDB_NOTFOUND ? JOURNAL_ECORRUPT : journal__from_mdb(rc);
+    if (!journal__val_inside(&v, s->data_lo, s->data_hi))
+        return JOURNAL_ECORRUPT;
     *rec = v.mv_data;
     *len = v.mv_size;
     return 0;
@@ -639,7 +716,7 @@ int journal__lmdb_snap_range(journal_snapshot *snap, journal_pos from, journal_r
         return -EINVAL;
     if (from < s->begin || from >= s->end)
         return JOURNAL_ENOTFOUND;
-    return range_txn(snap->j, s->txn, from, s->end, fn, arg);
+    return range_txn(snap->j, s->txn, &s->view, s->data_lo, s->data_hi, from, s->end, fn, arg);
 }
 
 int journal__lmdb_snap_renew(journal_snapshot *snap)

@@ -7,7 +7,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -269,6 +268,7 @@ static int grow(struct lmdb_store *ls, uint64_t seen, int adopt, int wait)
     /* No transaction of this process is active: LMDB may remap. It rounds
      * `want` up to what the data file already holds. */
     rc = journal__from_mdb(mdb_env_set_mapsize(ls->env, want));
+    atomic_fetch_add(&ls->map_gen, 1); /* the map may have moved */
 out_resized:
     atomic_store(&ls->resizing, 0);
     pthread_cond_broadcast(&ls->gate_cv);
@@ -669,17 +669,32 @@ static int create_body(MDB_txn *txn, void *arg)
  * is not ours, or not in our format, writes nothing. */
 static int open_dbs(struct lmdb_store *ls, int rdonly)
 {
+    struct lmdb_view view;
     MDB_txn *txn;
     int rc;
 
-    /* A commit of another process between mdb_env_open() and here may
-     * have taken the data past the map this process just made: adopt the
-     * new size, as every later read does (journal__read_begin()). */
-    while ((rc = txn_begin_read(ls, &txn)) == MDB_MAP_RESIZED)
-        if ((rc = journal__adopt_map(ls)) != 0)
-            return rc;
-    if (rc != 0)
-        return journal__from_mdb(rc);
+    /* What open reads through LMDB, the main database and the meta one,
+     * is checked page by page first: a few pages, whatever the store's
+     * size. A commit of another process between mdb_env_open() and here
+     * may have taken the data past the map this process just made: adopt
+     * the new size, as every later read does (journal__read_begin()). */
+    for (int tries = 0;; tries++) {
+        while ((rc = txn_begin_read(ls, &txn)) == MDB_MAP_RESIZED)
+            if ((rc = journal__adopt_map(ls)) != 0)
+                return rc;
+        if (rc != 0)
+            return journal__from_mdb(rc);
+        rc = journal__lmdb_view(ls, txn, &view);
+        if (rc == 0)
+            rc = journal__lmdb_verify(&view, JOURNAL__DB_META, NULL, 0, NULL, 0);
+        if (rc != JOURNAL__STALE || tries == 1000)
+            break;
+        mdb_txn_abort(txn);
+    }
+    if (rc != 0) {
+        mdb_txn_abort(txn);
+        return rc == JOURNAL__STALE ? JOURNAL_EBUSY : rc;
+    }
     rc = mdb_dbi_open(txn, "meta", 0, &ls->meta);
     if (rc == 0) {
         rc = open_existing(ls, txn);
@@ -804,7 +819,10 @@ int journal__lmdb_open(const char *path, const journal_options *opts, journal_st
         goto out_mutex;
     if (rdonly)
         env_flags |= MDB_RDONLY;
-    if ((rc = journal__steady_preopen(ls, path, opts, mode, &env_flags)) != 0)
+    /* The meta pages are checked after a machine restart's recovery, which
+     * may rewrite them (lmdb_steady.c), and before LMDB reads them. */
+    if ((rc = journal__steady_preopen(ls, path, opts, mode, &env_flags)) != 0 ||
+        (rc = journal__lmdb_check_metas(ls->datafile)) != 0)
         goto out_env;
     if ((rc = mdb_env_set_maxdbs(ls->env, 3)) != 0 ||
         (rc = mdb_env_set_maxreaders(ls->env, opts->max_readers ? opts->max_readers : DEFAULT_READERS)) != 0 ||
@@ -889,20 +907,26 @@ static int lmdb_store_list(journal_store *s, journal_list_fn fn, void *arg)
 {
     struct lmdb_store *ls = lmdb_store_of(s);
     char name[JOURNAL__NAME_MAX + 1];
+    struct lmdb_view view;
+    const char *lo, *hi;
     MDB_cursor *cur;
     MDB_txn *txn;
     MDB_val k, v;
-    int fn_rc = 0, rc = journal__read_begin(ls, &txn), op = MDB_FIRST;
+    int fn_rc = 0, rc = journal__read_begin_view(ls, &txn, &view), op = MDB_FIRST;
 
     if (rc != 0)
         return rc;
+    if (view.fd >= 0 && (rc = journal__lmdb_verify(&view, JOURNAL__DB_CATALOG, NULL, 0, NULL, 0)) != 0)
+        goto out;
+    journal__lmdb_data_bounds(ls, txn, &lo, &hi);
     rc = mdb_cursor_open(txn, ls->catalog, &cur);
     if (rc != 0)
         goto out;
     while ((rc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
         const unsigned char *p = v.mv_data;
         op = MDB_NEXT;
-        if (k.mv_size == 0 || k.mv_size > JOURNAL__NAME_MAX || v.mv_size != 24) {
+        if (k.mv_size == 0 || k.mv_size > JOURNAL__NAME_MAX || v.mv_size != 24 || !journal__val_inside(&k, lo, hi) ||
+            !journal__val_inside(&v, lo, hi)) {
             rc = JOURNAL_ECORRUPT;
             break;
         }
@@ -1010,11 +1034,16 @@ static int lmdb_store_stat(journal_store *s, journal_stat *st)
     MDB_envinfo info;
     MDB_stat ms;
     struct stat fst;
+    struct lmdb_view view;
     MDB_txn *txn;
-    int rc = journal__read_begin(ls, &txn);
+    int rc = journal__read_begin_view(ls, &txn, &view);
 
     if (rc != 0)
         return rc;
+    /* mdb_stat() reads the records of the databases in the main one; the
+     * format record is in the meta one. */
+    if (view.fd >= 0 && (rc = journal__lmdb_verify(&view, JOURNAL__DB_META, NULL, 0, NULL, 0)) != 0)
+        goto out;
     mdb_env_info(ls->env, &info);
     st->page_size = ls->psize;
     st->map_size = info.me_mapsize;
@@ -1036,186 +1065,6 @@ out:
     return journal__from_mdb(rc);
 }
 
-/* What the check knows of one journal of the catalog. */
-struct check_entry {
-    uint64_t id, begin, end, next; /* next: the position expected next */
-};
-
-struct check {
-    struct lmdb_store *ls;
-    MDB_txn *txn;
-    journal_check_fn fn;
-    void *arg;
-    struct check_entry *e;
-    size_t n;
-    unsigned problems;
-};
-
-static int cmp_entry(const void *a, const void *b)
-{
-    const struct check_entry *x = a, *y = b;
-    return x->id < y->id ? -1 : x->id > y->id;
-}
-
-/* Reports a problem of the journal with id `id` (0: the store). */
-static void problem(struct check *c, uint64_t id, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void problem(struct check *c, uint64_t id, const char *fmt, ...)
-{
-    char msg[256], name[JOURNAL__NAME_MAX + 1], *np = NULL;
-    va_list ap;
-    c->problems++;
-    if (!c->fn)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    if (id != 0) {
-        /* Find the name by a scan: problems are rare, names are long. */
-        MDB_cursor *cur;
-        MDB_val k, v;
-        int op = MDB_FIRST;
-        if (mdb_cursor_open(c->txn, c->ls->catalog, &cur) == 0) {
-            while (mdb_cursor_get(cur, &k, &v, op) == 0) {
-                op = MDB_NEXT;
-                if (v.mv_size == 24 && journal__get_be64(v.mv_data) == id && k.mv_size <= JOURNAL__NAME_MAX) {
-                    memcpy(name, k.mv_data, k.mv_size);
-                    name[k.mv_size] = '\0';
-                    np = name;
-                    break;
-                }
-            }
-            mdb_cursor_close(cur);
-        }
-        if (!np) {
-            snprintf(name, sizeof name, "#%llu", (unsigned long long)id);
-            np = name;
-        }
-    }
-    c->fn(c->arg, np, msg);
-}
-
-static int check_catalog(struct check *c, uint64_t next_id)
-{
-    MDB_cursor *cur;
-    MDB_stat ms;
-    MDB_val k, v;
-    int rc, op = MDB_FIRST;
-
-    if ((rc = mdb_stat(c->txn, c->ls->catalog, &ms)) != 0)
-        return rc;
-    c->e = calloc(ms.ms_entries ? ms.ms_entries : 1, sizeof *c->e);
-    if (!c->e)
-        return -ENOMEM;
-    if ((rc = mdb_cursor_open(c->txn, c->ls->catalog, &cur)) != 0)
-        return rc;
-    while ((rc = mdb_cursor_get(cur, &k, &v, op)) == 0 && c->n < ms.ms_entries) {
-        struct check_entry *e = &c->e[c->n];
-        op = MDB_NEXT;
-        if (v.mv_size != 24 || k.mv_size == 0 || k.mv_size > JOURNAL__NAME_MAX) {
-            problem(c, 0, "catalog entry of %zu bytes with a %zu-byte value", k.mv_size, v.mv_size);
-            continue;
-        }
-        e->id = journal__get_be64(v.mv_data);
-        e->begin = journal__get_be64((unsigned char *)v.mv_data + 8);
-        e->end = journal__get_be64((unsigned char *)v.mv_data + 16);
-        e->next = e->begin;
-        c->n++;
-        if (e->begin > e->end)
-            problem(c, e->id, "begin %llu is past end %llu", (unsigned long long)e->begin, (unsigned long long)e->end);
-        if (e->id == 0 || e->id >= next_id)
-            problem(c, e->id, "id %llu not below the next id %llu", (unsigned long long)e->id,
-                    (unsigned long long)next_id);
-    }
-    mdb_cursor_close(cur);
-    if (rc != 0 && rc != MDB_NOTFOUND)
-        return rc;
-    qsort(c->e, c->n, sizeof *c->e, cmp_entry);
-    for (size_t i = 1; i < c->n; i++)
-        if (c->e[i].id == c->e[i - 1].id)
-            problem(c, c->e[i].id, "id shared by two journals");
-    return 0;
-}
-
-static int check_records(struct check *c)
-{
-    struct check_entry *e = NULL, key;
-    uint64_t id, pos;
-    MDB_cursor *cur;
-    MDB_val k, v;
-    int rc, op = MDB_FIRST;
-
-    if ((rc = mdb_cursor_open(c->txn, c->ls->records, &cur)) != 0)
-        return rc;
-    while ((rc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
-        op = MDB_NEXT;
-        if (k.mv_size != 16) {
-            problem(c, 0, "record key of %zu bytes", k.mv_size);
-            continue;
-        }
-        id = journal__get_be64(k.mv_data);
-        pos = journal__get_be64((unsigned char *)k.mv_data + 8);
-        if (!e || e->id != id) {
-            key.id = id;
-            e = bsearch(&key, c->e, c->n, sizeof *c->e, cmp_entry);
-            if (!e) {
-                problem(c, 0, "record at %llu of journal id %llu, which the catalog does not know",
-                        (unsigned long long)pos, (unsigned long long)id);
-                continue;
-            }
-        }
-        if (pos < e->begin || pos >= e->end) {
-            problem(c, id, "record at %llu outside the bounds [%llu, %llu)", (unsigned long long)pos,
-                    (unsigned long long)e->begin, (unsigned long long)e->end);
-            continue;
-        }
-        if (pos != e->next)
-            problem(c, id, "records [%llu, %llu) missing", (unsigned long long)e->next, (unsigned long long)pos);
-        e->next = pos + 1;
-    }
-    mdb_cursor_close(cur);
-    if (rc != MDB_NOTFOUND)
-        return rc;
-    for (size_t i = 0; i < c->n; i++)
-        if (c->e[i].next < c->e[i].end)
-            problem(c, c->e[i].id, "records [%llu, %llu) missing", (unsigned long long)c->e[i].next,
-                    (unsigned long long)c->e[i].end);
-    return 0;
-}
-
-static int lmdb_store_check(journal_store *s, journal_check_fn fn, void *arg)
-{
-    struct check c = {lmdb_store_of(s), NULL, fn, arg, NULL, 0, 0};
-    MDB_val k = {7, "next_id"}, v;
-    uint64_t next_id = UINT64_MAX;
-    unsigned version;
-    int rc = journal__read_begin(c.ls, &c.txn);
-
-    if (rc != 0)
-        return rc;
-    rc = read_format(c.ls, c.txn, &version);
-    if (rc == JOURNAL_ECORRUPT)
-        problem(&c, 0, "no format record");
-    else if (rc == 0 && version != JOURNAL_FORMAT_VERSION)
-        problem(&c, 0, "format version %u, expected %u", version, JOURNAL_FORMAT_VERSION);
-    else if (rc != 0)
-        goto out;
-    rc = mdb_get(c.txn, c.ls->meta, &k, &v);
-    if (rc == 0 && v.mv_size == 8)
-        next_id = journal__get_be64(v.mv_data);
-    else if (rc == 0 || rc == MDB_NOTFOUND)
-        problem(&c, 0, "no valid next_id record");
-    else
-        goto out;
-    if ((rc = check_catalog(&c, next_id)) != 0 || (rc = check_records(&c)) != 0)
-        goto out;
-    rc = c.problems ? JOURNAL_ECORRUPT : 0;
-out:
-    free(c.e);
-    journal__read_end(c.ls, c.txn);
-    return journal__from_mdb(rc);
-}
-
 static const struct journal__ops lmdb_ops = {
     .name = "lmdb",
     .store_close = lmdb_store_close,
@@ -1223,7 +1072,7 @@ static const struct journal__ops lmdb_ops = {
     .store_list = lmdb_store_list,
     .store_copy = lmdb_store_copy,
     .store_stat = lmdb_store_stat,
-    .store_check = lmdb_store_check,
+    .store_check = journal__lmdb_store_check,
     .open = journal__lmdb_jopen,
     .close = journal__lmdb_jclose,
     .bounds = journal__lmdb_bounds,

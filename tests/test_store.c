@@ -276,7 +276,7 @@ Test(store, a_regular_file_as_path_gives_enotdir_and_stays_unchanged)
 Test(store, unknown_flags_and_bad_options_give_einval_and_create_nothing)
 {
     journal_options bad[] = {
-        {.flags = 0x4},  {.flags = 0x80000000u | JOURNAL_NOSYNC}, {.mode = 010000}, {.max_size = (64u << 10) - 1},
+        {.flags = 0x8},  {.flags = 0x80000000u | JOURNAL_NOSYNC}, {.mode = 010000}, {.max_size = (64u << 10) - 1},
         {.max_size = 1},
     };
     journal_store *s = NULL;

@@ -3,7 +3,8 @@
  * journal (optionally following new ones), statistics, or a check.
  *
  * The store is opened with JOURNAL_RDONLY, so the tool never changes it and
- * runs next to live writers. Records are read in batches, each in a fresh
+ * runs next to live writers, and with JOURNAL_VERIFY, so that a damaged file
+ * gives an error instead of a crash. Records are read in batches, each in a fresh
  * snapshot that ends before the next wait, so a follower never pins old pages
  * and memory stays constant however large the journal is. See
  * journal-dump.1 for the user's view.
@@ -698,7 +699,10 @@ int main(int argc, char **argv)
 {
     static struct out out;
     struct options o = {0};
-    journal_options jo = {.flags = JOURNAL_RDONLY};
+    /* JOURNAL_VERIFY: the tool reads files that may be damaged, and must
+     * end with an error on them, not crash (see DAMAGED FILES in
+     * journal.h). */
+    journal_options jo = {.flags = JOURNAL_RDONLY | JOURNAL_VERIFY};
     journal_store *s = NULL;
     int status, rc;
 
