@@ -287,7 +287,6 @@ int journal__lmdb_get(journal *j, journal_pos pos, void **rec, size_t *len)
 #define VERIFY_CHUNK 1024
 
 /*
-/*
  * Whether the cursor's key is the record key of (id, pos). Ranges check
  * every key they deliver (a gap or a foreign key inside the bounds is
  * damage), so the check is two 8-byte compares: `id_be` is the id as it
