@@ -23,6 +23,9 @@
 #
 # The cluster is tuned for tests, not for keeping data: fsync is off (a
 # crash of the machine could lose it; a crash or kill of the server cannot).
+# With JOURNAL_TEST_PG_FSYNC=on in the environment of start (or run), fsync
+# and full_page_writes are on, as on a server that keeps data (for
+# journal-bench --pg-shared's durable appends).
 set -eu
 
 die() { echo "pg-server.sh: $*" >&2; exit 1; }
@@ -71,14 +74,18 @@ start() {
         chown postgres: "$dir" "$sock"
         as_owner test -x "$dir" || die "$dir: the postgres user cannot reach it (a parent is not traversable)"
     fi
+    case ${JOURNAL_TEST_PG_FSYNC:-off} in
+    on | off) fsync=${JOURNAL_TEST_PG_FSYNC:-off} ;;
+    *) die "JOURNAL_TEST_PG_FSYNC: '$JOURNAL_TEST_PG_FSYNC' is neither on nor off" ;;
+    esac
     as_owner "$bin/initdb" -D "$dir/data" -U "$(owner)" -A trust --no-sync -E UTF8 >"$dir/initdb.log" 2>&1 ||
         { cat "$dir/initdb.log" >&2; die "initdb failed"; }
     cat >>"$dir/data/postgresql.conf" <<EOF
 listen_addresses = ''
 unix_socket_directories = '$sock'
 max_connections = 100
-fsync = off
-full_page_writes = off
+fsync = $fsync
+full_page_writes = $fsync
 EOF
     as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null ||
         { cat "$dir/server.log" >&2; die "the server did not start"; }
