@@ -59,6 +59,10 @@ url_of() { echo "postgresql:///postgres?host=$(sock_of "$1")&user=$(owner)"; }
 
 start() {
     dir=$1
+    case ${JOURNAL_TEST_PG_FSYNC:-off} in
+    on | off) fsync=${JOURNAL_TEST_PG_FSYNC:-off} ;;
+    *) die "JOURNAL_TEST_PG_FSYNC: '$JOURNAL_TEST_PG_FSYNC' is neither on nor off" ;;
+    esac
     "$here/deps.sh" pg >&2 # stdout is the URL
     bin=$(pg_bin) || die "no PostgreSQL server in /usr/lib/postgresql"
     finish "$dir"
@@ -74,10 +78,6 @@ start() {
         chown postgres: "$dir" "$sock"
         as_owner test -x "$dir" || die "$dir: the postgres user cannot reach it (a parent is not traversable)"
     fi
-    case ${JOURNAL_TEST_PG_FSYNC:-off} in
-    on | off) fsync=${JOURNAL_TEST_PG_FSYNC:-off} ;;
-    *) die "JOURNAL_TEST_PG_FSYNC: '$JOURNAL_TEST_PG_FSYNC' is neither on nor off" ;;
-    esac
     as_owner "$bin/initdb" -D "$dir/data" -U "$(owner)" -A trust --no-sync -E UTF8 >"$dir/initdb.log" 2>&1 ||
         { cat "$dir/initdb.log" >&2; die "initdb failed"; }
     cat >>"$dir/data/postgresql.conf" <<EOF
