@@ -368,7 +368,63 @@ Test(bench, runs_pg_and_pgraw_on_a_server_and_drops_its_schemas)
     cr_assert_eq(journal__pq_load(NULL), 0, "libpq cannot be loaded");
     pg = PQconnectdb(url);
     cr_assert_eq(PQstatus(pg), CONNECTION_OK, "%s", PQerrorMessage(pg));
-    r = PQexec(pg, "SELECT string_agg(nspname, ' ') FROM pg_namespace WHERE nspname LIKE 'bench\\_%'");
+    /* Those of --pg-shared (bench_<pid>_x...) are the other test's. */
+    r = PQexec(pg, "SELECT string_agg(nspname, ' ') FROM pg_namespace "
+                   "WHERE nspname LIKE 'bench\\_%' AND nspname NOT LIKE 'bench\\_%\\_x%'");
+    cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s", PQerrorMessage(pg));
+    cr_assert(PQgetisnull(r, 0, 0), "schemas left behind: %s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    PQfinish(pg);
+    free(out);
+    free(err);
+}
+
+/* Every row of --pg-shared. */
+static const char *const shared_rows[] = {"connect + open + bounds",
+                                          "append, 4 procs, durable",
+                                          "truncate 100 records",
+                                          "truncate racing 2 appenders",
+                                          "wait latency, 2 procs",
+                                          "get, 8 threads",
+                                          "get, 16 threads",
+                                          "get, 32 threads",
+                                          "get, 64 threads",
+                                          "snapshot begin+get+end",
+                                          "snapshot renew + get",
+                                          "append 1 MiB, no-sync",
+                                          "get 1 MiB"};
+
+/* --pg-shared keeps working: every scenario runs once, pg against pgraw,
+ * truncations racing appends give only 0 or EBEYOND, no schema is left. */
+Test(bench, pg_shared_runs_every_scenario_and_drops_its_schemas)
+{
+    const char *url = getenv("JOURNAL_TEST_PG_URL"), *backend = getenv("JOURNAL_TEST_BACKEND");
+    char *cmd, *out = NULL, *err = NULL;
+    const char *l;
+    PGconn *pg;
+    PGresult *r;
+    int rc;
+
+    if (!backend || strcmp(backend, "pg") != 0 || !url || !*url)
+        cr_skip_test("needs a server: JOURNAL_TEST_BACKEND=pg and JOURNAL_TEST_PG_URL (the second run of make test)");
+    cr_assert(asprintf(&cmd, "--pg-shared --quick --rounds=1 --pg-url='%s'", url) > 0);
+    rc = run_bench(cmd, &out, &err);
+    free(cmd);
+    cr_assert_eq(rc, 0, "journal-bench --pg-shared failed (%d): %s", rc, err);
+    cr_assert_not_null(strstr(out, "PostgreSQL"), "the header does not name the server:\n%s", out);
+    for (size_t i = 0; i < sizeof shared_rows / sizeof shared_rows[0]; i++) {
+        l = table_line(out, shared_rows[i]);
+        cr_assert_not_null(l, "no row '%s' in:\n%s", shared_rows[i], out);
+        cr_assert(strchr(l, 'x') && strchr(l, 'x') < strchr(l, '\n'), "no pg/pgraw ratio in row '%s'", shared_rows[i]);
+    }
+    l = table_line(out, "truncate racing 2 appenders");
+    cr_assert_not_null(strstr(l, "neither 0 nor EBEYOND: 0 / "), "a truncation racing appends failed: %.*s",
+                       (int)(strchr(l, '\n') ? strchr(l, '\n') - l : (long)strlen(l)), l);
+
+    cr_assert_eq(journal__pq_load(NULL), 0, "libpq cannot be loaded");
+    pg = PQconnectdb(url);
+    cr_assert_eq(PQstatus(pg), CONNECTION_OK, "%s", PQerrorMessage(pg));
+    r = PQexec(pg, "SELECT string_agg(nspname, ' ') FROM pg_namespace WHERE nspname LIKE 'bench\\_%\\_x%'");
     cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s", PQerrorMessage(pg));
     cr_assert(PQgetisnull(r, 0, 0), "schemas left behind: %s", PQgetvalue(r, 0, 0));
     PQclear(r);

@@ -887,6 +887,81 @@ Test(pg, a_waiter_killed_during_its_wait_leaves_nothing_behind, .timeout = 60)
     free(url);
 }
 
+/* Advisory locks held by the sessions named appname. */
+static int advisory_locks(PGconn *pg, const char *appname)
+{
+    char sql[256];
+    PGresult *r;
+    int n;
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
+             "WHERE l.locktype = 'advisory' AND l.granted AND a.application_name = '%s'",
+             appname);
+    r = PQexec(pg, sql);
+    cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s", PQresultErrorMessage(r));
+    n = atoi(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return n;
+}
+
+/* Many waiters of one store handle on one journal: those that time out
+ * meanwhile do not stop the others from being woken by one append (no
+ * lost wake-up, whoever is asleep at the append), and when the last one
+ * returns no lock is left, so appends notify nobody. */
+Test(pg, many_waiters_of_one_handle_all_wake_and_leave_nothing_behind, .timeout = 60)
+{
+    enum { N = 8 };
+    char *url, appname[64], sql[128];
+    journal_store *s;
+    journal *j;
+    pthread_t t[N];
+    struct waiter w[N];
+    PGconn *pg;
+    int held = 0;
+    require_pg();
+    snprintf(appname, sizeof appname, "jmany%ld", (long)getpid());
+    cr_assert(asprintf(&url, "%s&application_name=%s", tu_store(), appname) > 0);
+    s = tu_open_store(url, 0);
+    j = tu_open_journal(s, "j");
+    pg = admin();
+    snprintf(sql, sizeof sql, "LISTEN \"%s\"", schema_of(url));
+    admin_exec(pg, sql);
+
+    /* Half wait for position 0 (what the append brings), half for a
+     * position that never comes, with a short timeout. */
+    for (int i = 0; i < N; i++) {
+        w[i] = (struct waiter){.j = j, .pos = i % 2 ? 10 : 0, .timeout_ms = i % 2 ? 300 : 20000};
+        cr_assert_eq(pthread_create(&t[i], NULL, wait_thread, &w[i]), 0);
+    }
+    for (int tries = 0; tries < 2000 && held == 0; tries++)
+        if ((held = advisory_locks(pg, appname)) == 0)
+            usleep(5000);
+    cr_assert_gt(held, 0, "no waiter ever held its journal's lock");
+    for (int i = 1; i < N; i += 2) {
+        pthread_join(t[i], NULL);
+        cr_assert_eq(w[i].rc, -ETIMEDOUT, "waiter %d: %s", i, journal_strerror(w[i].rc));
+    }
+    append_str(j, 0, "r0");
+    for (int i = 0; i < N; i += 2) {
+        pthread_join(t[i], NULL);
+        cr_assert_eq(w[i].rc, 0, "waiter %d: %s", i, journal_strerror(w[i].rc));
+    }
+
+    /* All returned: the locks go (the clean-up runs as the waits end),
+     * and appends notify nobody. */
+    for (int tries = 0; tries < 2000 && (held = advisory_locks(pg, appname)) != 0; tries++)
+        usleep(5000);
+    cr_assert_eq(held, 0, "%d advisory locks left after the waits", held);
+    notifications(pg);
+    append_str(j, 1, "r1");
+    append_str(j, 2, "r2");
+    cr_assert_eq(notifications(pg), 0, "appends notify after every waiter returned");
+    PQfinish(pg);
+    journal_close(j);
+    cr_assert_eq(journal_store_close(s), 0);
+    free(url);
+}
+
 struct locker {
     PGconn *pg;
     int hold_ms;

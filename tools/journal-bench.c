@@ -3597,6 +3597,8 @@ static void usage(FILE *f)
             "                        PostgreSQL store (processes appending to one journal,\n"
             "                        truncation, waits, threads beyond the pool, snapshot\n"
             "                        begin/renew, 1 MiB records, connecting), pg and pgraw\n"
+            "                        (durable appends: give a server with fsync on, e.g.\n"
+            "                        JOURNAL_TEST_PG_FSYNC=on tools/pg-server.sh start DIR)\n"
             "  -d, --dir=DIR         where the stores go (default: $TMPDIR or /tmp), in a\n"
             "                        directory of this run that is removed at exit\n"
             "  -k, --keep            keep the stores (and print where they are)\n"

@@ -23,6 +23,9 @@
 #
 # The cluster is tuned for tests, not for keeping data: fsync is off (a
 # crash of the machine could lose it; a crash or kill of the server cannot).
+# With JOURNAL_TEST_PG_FSYNC=on in the environment of start (or run), fsync
+# and full_page_writes are on, as on a server that keeps data (for
+# journal-bench --pg-shared's durable appends).
 set -eu
 
 die() { echo "pg-server.sh: $*" >&2; exit 1; }
@@ -56,6 +59,10 @@ url_of() { echo "postgresql:///postgres?host=$(sock_of "$1")&user=$(owner)"; }
 
 start() {
     dir=$1
+    case ${JOURNAL_TEST_PG_FSYNC:-off} in
+    on | off) fsync=${JOURNAL_TEST_PG_FSYNC:-off} ;;
+    *) die "JOURNAL_TEST_PG_FSYNC: '$JOURNAL_TEST_PG_FSYNC' is neither on nor off" ;;
+    esac
     "$here/deps.sh" pg >&2 # stdout is the URL
     bin=$(pg_bin) || die "no PostgreSQL server in /usr/lib/postgresql"
     finish "$dir"
@@ -77,8 +84,8 @@ start() {
 listen_addresses = ''
 unix_socket_directories = '$sock'
 max_connections = 100
-fsync = off
-full_page_writes = off
+fsync = $fsync
+full_page_writes = $fsync
 EOF
     as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null ||
         { cat "$dir/server.log" >&2; die "the server did not start"; }
