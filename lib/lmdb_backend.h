@@ -141,6 +141,8 @@ void journal__keep_forked(void *p);
 /* The gate, around every use of the map. */
 void journal__gate_enter(struct lmdb_store *ls);
 void journal__gate_leave(struct lmdb_store *ls);
+/* mdb_env_info() inside the gate, for a caller outside it. */
+void journal__env_info(struct lmdb_store *ls, MDB_envinfo *info);
 
 /*
  * A read transaction for a short call: the calling thread's reused one,

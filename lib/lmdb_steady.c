@@ -261,7 +261,14 @@ static int take(struct lmdb_store *ls, int writer)
 
     if ((rc = mdb_env_get_fd(ls->env, &fd)) != 0)
         return rc;
+    /* mdb_env_stat() and mdb_env_info() read the meta pages in the map,
+     * which another thread may be mapping again: inside the gate, which a
+     * writer (the first point of an open) already holds. */
+    if (!writer)
+        journal__gate_enter(ls);
     mdb_env_stat(ls->env, &es);
+    if (!writer)
+        journal__gate_leave(ls);
     /* Read the record first: the state pinned next is at least as new. */
     if ((have = rec_read(st->fd, &cur)) < 0)
         return have;
@@ -302,7 +309,11 @@ static int take(struct lmdb_store *ls, int writer)
         goto fail;
     {
         MDB_envinfo info;
+        if (!writer)
+            journal__gate_enter(ls);
         mdb_env_info(ls->env, &info);
+        if (!writer)
+            journal__gate_leave(ls);
         atomic_store(&st->pg_at, info.me_last_pgno);
     }
     if (st->pinned)
@@ -567,7 +578,7 @@ int journal__steady_committed(struct lmdb_store *ls)
     /* Pages freed since the steady point cannot be reused until the next
      * one: the file grows meanwhile. Bound it: past the budget, wake the
      * steady thread; past twice, this commit waits for a steady point. */
-    mdb_env_info(ls->env, &info);
+    journal__env_info(ls, &info);
     pg = atomic_load_explicit(&st->pg_at, memory_order_relaxed);
     grown = info.me_last_pgno > pg ? info.me_last_pgno - pg : 0;
     if (grown > 2 * page_budget(pg))

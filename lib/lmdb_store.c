@@ -215,6 +215,15 @@ void journal__gate_leave(struct lmdb_store *ls)
     }
 }
 
+/* mdb_env_info() reads the meta pages in the map, which a growing thread
+ * may be mapping again: for callers outside the gate. */
+void journal__env_info(struct lmdb_store *ls, MDB_envinfo *info)
+{
+    journal__gate_enter(ls);
+    mdb_env_info(ls->env, info);
+    journal__gate_leave(ls);
+}
+
 static uint64_t map_size(struct lmdb_store *ls)
 {
     MDB_envinfo info;
@@ -293,7 +302,7 @@ static void after_commit(struct lmdb_store *ls)
 {
     MDB_envinfo info;
     uint64_t seen;
-    mdb_env_info(ls->env, &info);
+    journal__env_info(ls, &info);
     seen = atomic_load_explicit(&ls->checked_pgno, memory_order_relaxed);
     if (info.me_last_pgno > seen + 64 + seen / 8) {
         atomic_store_explicit(&ls->checked_pgno, info.me_last_pgno, memory_order_relaxed);
@@ -390,7 +399,7 @@ static int relieve(struct lmdb_store *ls, int stage)
 void journal__steady_truncated(struct lmdb_store *ls)
 {
     MDB_envinfo info;
-    mdb_env_info(ls->env, &info);
+    journal__env_info(ls, &info);
     if (ls->max_map && info.me_mapsize >= ls->max_map)
         relieve(ls, 1);
 }
