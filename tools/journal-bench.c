@@ -2633,7 +2633,7 @@ static void print_table(const struct bench *b, FILE *f)
         "- sqlite: WAL, one WITHOUT ROWID table keyed by (journal, position), prepared statements;\n"
         "  synchronous=FULL for durable rows, NORMAL for append-nosync and scale/journals appends, OFF for reads.\n");
     fprintf(f, "- append-nosync: the library commits JOURNAL_NOSYNC appends with MDB_NOSYNC and makes a steady point\n"
-               "  (a pinned, synced state it returns to after a machine crash) every 100 ms; the floor is plain\n"
+               "  (a pinned, synced state it returns to after a machine crash) every 50 ms; the floor is plain\n"
                "  MDB_NOSYNC, which LMDB documents can corrupt a store on a machine crash: the library's\n"
                "  guarantee is SQLite's (consistent, may lose the last commits), at about the floor's cost.\n");
     fprintf(f, "- threads-own-N: N threads, each its own journal in one store (one store handle, one SQLite\n"
