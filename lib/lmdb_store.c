@@ -543,12 +543,14 @@ void journal__read_end(struct lmdb_store *ls, MDB_txn *txn)
     journal__gate_leave(ls);
 }
 
+/* mdb_env_get_maxreaders(), not mdb_env_info(): the latter reads the meta
+ * pages in the map, and a failed snapshot begin puts its transaction back
+ * outside the gate. */
 static unsigned pool_cap(struct lmdb_store *ls)
 {
-    MDB_envinfo info;
-    unsigned cap;
-    mdb_env_info(ls->env, &info);
-    cap = info.me_maxreaders / 16;
+    unsigned readers = 0, cap;
+    mdb_env_get_maxreaders(ls->env, &readers);
+    cap = readers / 16;
     return cap < 64 ? cap : 64;
 }
 
