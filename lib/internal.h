@@ -22,6 +22,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "byteorder.h"
 #include "journal.h"
 
 #define JOURNAL__NAME_MAX 255
@@ -134,21 +135,6 @@ void journal__store_fini(journal_store *s);
 /* Fills the common part of a journal handle allocated with `size` bytes
  * (the backend's struct), copying the name after it. */
 int journal__journal_alloc(journal_store *s, const char *name, size_t namelen, size_t size, journal **out);
-
-/* Big-endian integers, so LMDB's byte order is numeric order. */
-static inline void journal__put_be64(unsigned char *p, uint64_t v)
-{
-    for (int i = 7; i >= 0; i--, v >>= 8)
-        p[i] = (unsigned char)v;
-}
-
-static inline uint64_t journal__get_be64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | p[i];
-    return v;
-}
 
 /* The LMDB backend. */
 int journal__lmdb_open(const char *path, const journal_options *opts, journal_store **out);

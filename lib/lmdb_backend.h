@@ -9,6 +9,7 @@
 #include <pthread.h>
 
 #include "internal.h"
+#include "lmdb/format.h"
 
 /* Reused read transactions per thread and store: calls nest (a range
  * callback may call get), at most this deep before falling back to a

@@ -687,7 +687,7 @@ static void named_leaf(struct walk *w, const struct key *k, const unsigned char 
     nd->found = 1;
 }
 
-static const char *const db_names[] = {"meta", "catalog", "records"};
+static const char *const db_names[] = {JOURNAL__DBNAME_META, JOURNAL__DBNAME_CATALOG, JOURNAL__DBNAME_RECORDS};
 
 int journal__lmdb_verify(const struct lmdb_view *v, int which, const void *lo, size_t lolen, const void *hi,
                          size_t hilen)
@@ -797,7 +797,7 @@ static void problem(struct check *c, uint64_t id, const char *fmt, ...)
  * position through the lowest key it may hold. */
 static void check_report(struct check *c, const struct key *near, const char *tree, const char *msg)
 {
-    if (near && near->n == 16 && strcmp(tree, "records") == 0) {
+    if (near && near->n == JOURNAL__RECORD_KEY_SIZE && strcmp(tree, JOURNAL__DBNAME_RECORDS) == 0) {
         problem(c, journal__get_be64(near->p), "%s (from position %llu)", msg,
                 (unsigned long long)journal__get_be64(near->p + 8));
         return;
@@ -827,10 +827,13 @@ static void meta_leaf(struct walk *w, const struct key *k, const unsigned char *
 {
     struct check *c = w->c;
     (void)flags;
-    if (k->n == 6 && memcmp(k->p, "format", 6) == 0 && data && dlen == 4) {
+    if (k->n == JOURNAL__META_FORMAT_LEN && memcmp(k->p, JOURNAL__META_FORMAT, JOURNAL__META_FORMAT_LEN) == 0 && data &&
+        dlen == JOURNAL__META_FORMAT_SIZE) {
         c->format = (unsigned)data[0] << 24 | (unsigned)data[1] << 16 | (unsigned)data[2] << 8 | data[3];
         c->have_format = 1;
-    } else if (k->n == 7 && memcmp(k->p, "next_id", 7) == 0 && data && dlen == 8) {
+    } else if (k->n == JOURNAL__META_NEXT_ID_LEN &&
+               memcmp(k->p, JOURNAL__META_NEXT_ID, JOURNAL__META_NEXT_ID_LEN) == 0 && data &&
+               dlen == JOURNAL__META_NEXT_ID_SIZE) {
         c->next_id = journal__get_be64(data);
         c->have_next_id = 1;
     } else {
@@ -843,7 +846,7 @@ static void catalog_leaf(struct walk *w, const struct key *k, const unsigned cha
     struct check *c = w->c;
     struct check_entry *e;
     (void)flags;
-    if (!data || dlen != 24 || k->n == 0 || k->n > JOURNAL__NAME_MAX) {
+    if (!data || dlen != JOURNAL__CATALOG_ENTRY_SIZE || k->n == 0 || k->n > JOURNAL__NAME_MAX) {
         problem(c, 0, "catalog entry of %zu bytes with a %zu-byte value", k->n, dlen);
         return;
     }
@@ -858,9 +861,7 @@ static void catalog_leaf(struct walk *w, const struct key *k, const unsigned cha
         c->cap = cap;
     }
     e = &c->e[c->n];
-    e->id = journal__get_be64(data);
-    e->begin = journal__get_be64(data + 8);
-    e->end = journal__get_be64(data + 16);
+    journal__catalog_entry_get(data, &e->id, &e->begin, &e->end);
     e->next = e->begin;
     e->name = malloc(k->n + 1);
     if (e->name) {
@@ -876,7 +877,7 @@ static void records_leaf(struct walk *w, const struct key *k, const unsigned cha
     struct check_entry *e;
     uint64_t id, pos;
     (void)data, (void)dlen, (void)flags;
-    if (k->n != 16) {
+    if (k->n != JOURNAL__RECORD_KEY_SIZE) {
         problem(c, 0, "record key of %zu bytes", k->n);
         return;
     }

@@ -24,30 +24,6 @@ static struct lmdb_store *ls_of(journal *j)
     return lmdb_store_of(j->s);
 }
 
-/* v in big-endian byte order, loaded as a native integer and back: the
- * hot paths build and check keys with it, a byte swap rather than a loop
- * of shifts. */
-static inline uint64_t be64_swap(uint64_t v)
-{
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    return __builtin_bswap64(v);
-#elif defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-    return v;
-#else
-    unsigned char b[8];
-    journal__put_be64(b, v);
-    memcpy(&v, b, 8);
-    return v;
-#endif
-}
-
-/* Every read builds one: two byte-swapped stores. */
-static inline void record_key(unsigned char key[16], uint64_t id, uint64_t pos)
-{
-    uint64_t be[2] = {be64_swap(id), be64_swap(pos)};
-    memcpy(key, be, 16);
-}
-
 static int catalog_of(journal *j, MDB_txn *txn, uint64_t *begin, uint64_t *end)
 {
     uint64_t id;
@@ -58,11 +34,9 @@ static int catalog_of(journal *j, MDB_txn *txn, uint64_t *begin, uint64_t *end)
 
 static int catalog_put(journal *j, MDB_txn *txn, uint64_t begin, uint64_t end)
 {
-    unsigned char buf[24];
+    unsigned char buf[JOURNAL__CATALOG_ENTRY_SIZE];
     MDB_val k = {j->namelen, j->name}, v = {sizeof buf, buf};
-    journal__put_be64(buf, lj_of(j)->id);
-    journal__put_be64(buf + 8, begin);
-    journal__put_be64(buf + 16, end);
+    journal__catalog_entry_put(buf, lj_of(j)->id, begin, end);
     return mdb_put(txn, ls_of(j)->catalog, &k, &v, 0);
 }
 
@@ -82,8 +56,8 @@ static int verify_records(journal *j, const struct lmdb_view *v, journal_pos fro
     unsigned char lo[16], hi[16];
     if (v->fd < 0)
         return 0;
-    record_key(lo, lj_of(j)->id, from);
-    record_key(hi, lj_of(j)->id, to);
+    journal__record_key(lo, lj_of(j)->id, from);
+    journal__record_key(hi, lj_of(j)->id, to);
     return journal__lmdb_verify(v, JOURNAL__DB_RECORDS, lo, sizeof lo, hi, sizeof hi);
 }
 
@@ -94,7 +68,7 @@ static int create_body(MDB_txn *txn, void *arg)
 {
     journal *j = arg;
     struct lmdb_store *ls = ls_of(j);
-    MDB_val k = {7, "next_id"}, v;
+    MDB_val k = {JOURNAL__META_NEXT_ID_LEN, JOURNAL__META_NEXT_ID}, v;
     uint64_t begin, end;
     int rc = journal__catalog_get(ls, txn, j->name, j->namelen, &lj_of(j)->id, &begin, &end);
     unsigned char next[8];
@@ -240,9 +214,9 @@ static int end_of(journal *j, journal_pos *end)
  * lookup of the key answers both "is pos in bounds" and "what is there". */
 static int get_record(journal *j, MDB_txn *txn, journal_pos pos, MDB_val *v)
 {
-    unsigned char key[16];
+    unsigned char key[JOURNAL__RECORD_KEY_SIZE];
     MDB_val k = {sizeof key, key};
-    record_key(key, lj_of(j)->id, pos);
+    journal__record_key(key, lj_of(j)->id, pos);
     return mdb_get(txn, ls_of(j)->records, &k, v);
 }
 
@@ -295,11 +269,11 @@ int journal__lmdb_get(journal *j, journal_pos pos, void **rec, size_t *len)
 static inline int key_is(const MDB_val *k, uint64_t id_be, uint64_t pos)
 {
     uint64_t a, b;
-    if (k->mv_size != 16)
+    if (k->mv_size != JOURNAL__RECORD_KEY_SIZE)
         return 0;
     memcpy(&a, k->mv_data, 8);
     memcpy(&b, (const unsigned char *)k->mv_data + 8, 8);
-    return a == id_be && be64_swap(b) == pos;
+    return a == id_be && journal__be64_swap(b) == pos;
 }
 
 /*
@@ -312,10 +286,10 @@ static inline int key_is(const MDB_val *k, uint64_t id_be, uint64_t pos)
 static int range_txn(journal *j, MDB_txn *txn, const struct lmdb_view *view, const char *lo, const char *hi,
                      journal_pos from, journal_pos end, journal_range_fn fn, void *arg)
 {
-    unsigned char key[16];
+    unsigned char key[JOURNAL__RECORD_KEY_SIZE];
     MDB_val k = {sizeof key, key}, v;
     MDB_cursor *cur;
-    uint64_t id = lj_of(j)->id, id_be = be64_swap(id), delivered = 0;
+    uint64_t id = lj_of(j)->id, id_be = journal__be64_swap(id), delivered = 0;
     journal_pos verified = from; /* records below this were verified */
     int fn_rc = 0, rc;
 
@@ -327,7 +301,7 @@ static int range_txn(journal *j, MDB_txn *txn, const struct lmdb_view *view, con
     rc = mdb_cursor_open(txn, ls_of(j)->records, &cur);
     if (rc != 0)
         return journal__from_mdb(rc);
-    record_key(key, id, from);
+    journal__record_key(key, id, from);
     rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY);
     for (journal_pos pos = from; rc == 0; pos++) {
         if (pos == verified && view->fd >= 0) {
@@ -408,7 +382,7 @@ struct lmdb_append {
 static int append_one(MDB_txn *txn, struct lmdb_append *a)
 {
     struct lmdb_store *ls = ls_of(a->j);
-    unsigned char key[16];
+    unsigned char key[JOURNAL__RECORD_KEY_SIZE];
     MDB_val k = {sizeof key, key}, v, last;
     MDB_cursor *cur;
     unsigned flags = MDB_NOOVERWRITE;
@@ -429,12 +403,13 @@ static int append_one(MDB_txn *txn, struct lmdb_append *a)
      * (one journal, or the newest), LMDB can append without a search per
      * record. MDB_APPEND refuses a key that is not the greatest, and
      * MDB_NOOVERWRITE one that exists: both guard the catalog's end. */
-    record_key(key, lj_of(a->j)->id, end);
+    journal__record_key(key, lj_of(a->j)->id, end);
     rc = mdb_cursor_get(cur, &last, &v, MDB_LAST);
-    if (rc == MDB_NOTFOUND || (rc == 0 && last.mv_size == 16 && memcmp(last.mv_data, key, 16) < 0))
+    if (rc == MDB_NOTFOUND || (rc == 0 && last.mv_size == JOURNAL__RECORD_KEY_SIZE &&
+                               memcmp(last.mv_data, key, JOURNAL__RECORD_KEY_SIZE) < 0))
         flags = MDB_APPEND;
     for (size_t i = 0; i < a->n; i++) {
-        record_key(key, lj_of(a->j)->id, end + i);
+        journal__record_key(key, lj_of(a->j)->id, end + i);
         v.mv_size = a->recs[i].len;
         v.mv_data = (void *)a->recs[i].data;
         rc = mdb_cursor_put(cur, &k, &v, flags);
@@ -538,7 +513,7 @@ struct truncate_ctx {
 static int truncate_body(MDB_txn *txn, void *arg)
 {
     struct truncate_ctx *t = arg;
-    unsigned char key[16];
+    unsigned char key[JOURNAL__RECORD_KEY_SIZE];
     MDB_val k = {sizeof key, key}, v;
     MDB_cursor *cur;
     uint64_t begin, end, stop, id = lj_of(t->j)->id;
@@ -554,10 +529,10 @@ static int truncate_body(MDB_txn *txn, void *arg)
     stop = t->target - begin > t->chunk ? begin + t->chunk : t->target;
     if ((rc = mdb_cursor_open(txn, ls_of(t->j)->records, &cur)) != 0)
         return rc;
-    record_key(key, id, begin);
+    journal__record_key(key, id, begin);
     rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY);
     for (uint64_t pos = begin; rc == 0; pos++) {
-        if (k.mv_size != 16 || journal__get_be64(k.mv_data) != id ||
+        if (k.mv_size != JOURNAL__RECORD_KEY_SIZE || journal__get_be64(k.mv_data) != id ||
             journal__get_be64((unsigned char *)k.mv_data + 8) != pos) {
             rc = JOURNAL_ECORRUPT;
             break;

@@ -367,7 +367,7 @@ static int commit_error(struct lmdb_store *ls, int rc)
  */
 static int relieve(struct lmdb_store *ls, int stage)
 {
-    MDB_val k = {7, "next_id"}, v;
+    MDB_val k = {JOURNAL__META_NEXT_ID_LEN, JOURNAL__META_NEXT_ID}, v;
     unsigned char id[8];
     MDB_txn *txn;
     int rc;
@@ -596,27 +596,23 @@ int journal__catalog_get(struct lmdb_store *ls, MDB_txn *txn, const char *name, 
     int rc = mdb_get(txn, ls->catalog, &k, &v);
     if (rc != 0)
         return rc;
-    if (v.mv_size != 24)
+    if (v.mv_size != JOURNAL__CATALOG_ENTRY_SIZE)
         return JOURNAL_ECORRUPT;
-    *id = journal__get_be64(v.mv_data);
-    *begin = journal__get_be64((unsigned char *)v.mv_data + 8);
-    *end = journal__get_be64((unsigned char *)v.mv_data + 16);
+    journal__catalog_entry_get(v.mv_data, id, begin, end);
     return *begin <= *end ? 0 : JOURNAL_ECORRUPT;
 }
 
 static int read_format(struct lmdb_store *ls, MDB_txn *txn, unsigned *version)
 {
-    MDB_val k = {6, "format"}, v;
-    const unsigned char *p;
+    MDB_val k = {JOURNAL__META_FORMAT_LEN, JOURNAL__META_FORMAT}, v;
     int rc = mdb_get(txn, ls->meta, &k, &v);
     if (rc == MDB_NOTFOUND)
         return JOURNAL_ECORRUPT;
     if (rc != 0)
         return rc;
-    if (v.mv_size != 4)
+    if (v.mv_size != JOURNAL__META_FORMAT_SIZE)
         return JOURNAL_ECORRUPT;
-    p = v.mv_data;
-    *version = (unsigned)p[0] << 24 | (unsigned)p[1] << 16 | (unsigned)p[2] << 8 | p[3];
+    *version = journal__format_get(v.mv_data);
     return 0;
 }
 
@@ -629,9 +625,9 @@ static int open_existing(struct lmdb_store *ls, MDB_txn *txn)
         return rc;
     if (version != JOURNAL_FORMAT_VERSION)
         return JOURNAL_EVERSION;
-    rc = mdb_dbi_open(txn, "catalog", 0, &ls->catalog);
+    rc = mdb_dbi_open(txn, JOURNAL__DBNAME_CATALOG, 0, &ls->catalog);
     if (rc == 0)
-        rc = mdb_dbi_open(txn, "records", 0, &ls->records);
+        rc = mdb_dbi_open(txn, JOURNAL__DBNAME_RECORDS, 0, &ls->records);
     return rc == MDB_NOTFOUND ? JOURNAL_ECORRUPT : rc;
 }
 
@@ -652,25 +648,26 @@ static int main_is_empty(MDB_txn *txn)
 static int create_body(MDB_txn *txn, void *arg)
 {
     struct lmdb_store *ls = arg;
-    unsigned char ver[4] = {0, 0, 0, JOURNAL_FORMAT_VERSION}, id[8];
+    unsigned char ver[JOURNAL__META_FORMAT_SIZE], id[JOURNAL__META_NEXT_ID_SIZE];
     MDB_val k, v;
-    int rc = mdb_dbi_open(txn, "meta", 0, &ls->meta);
+    int rc = mdb_dbi_open(txn, JOURNAL__DBNAME_META, 0, &ls->meta);
     if (rc == 0)
         return open_existing(ls, txn); /* another process created it first */
     if (rc != MDB_NOTFOUND)
         return rc;
     if ((rc = main_is_empty(txn)) != 0)
         return rc;
-    if ((rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &ls->meta)) != 0 ||
-        (rc = mdb_dbi_open(txn, "catalog", MDB_CREATE, &ls->catalog)) != 0 ||
-        (rc = mdb_dbi_open(txn, "records", MDB_CREATE, &ls->records)) != 0)
+    if ((rc = mdb_dbi_open(txn, JOURNAL__DBNAME_META, MDB_CREATE, &ls->meta)) != 0 ||
+        (rc = mdb_dbi_open(txn, JOURNAL__DBNAME_CATALOG, MDB_CREATE, &ls->catalog)) != 0 ||
+        (rc = mdb_dbi_open(txn, JOURNAL__DBNAME_RECORDS, MDB_CREATE, &ls->records)) != 0)
         return rc;
-    k.mv_data = "format", k.mv_size = 6;
+    journal__format_put(ver, JOURNAL_FORMAT_VERSION);
+    k.mv_data = JOURNAL__META_FORMAT, k.mv_size = JOURNAL__META_FORMAT_LEN;
     v.mv_data = ver, v.mv_size = sizeof ver;
     if ((rc = mdb_put(txn, ls->meta, &k, &v, 0)) != 0)
         return rc;
     journal__put_be64(id, 1);
-    k.mv_data = "next_id", k.mv_size = 7;
+    k.mv_data = JOURNAL__META_NEXT_ID, k.mv_size = JOURNAL__META_NEXT_ID_LEN;
     v.mv_data = id, v.mv_size = sizeof id;
     return mdb_put(txn, ls->meta, &k, &v, 0);
 }
@@ -706,7 +703,7 @@ static int open_dbs(struct lmdb_store *ls, int rdonly)
         mdb_txn_abort(txn);
         return rc == JOURNAL__STALE ? JOURNAL_EBUSY : rc;
     }
-    rc = mdb_dbi_open(txn, "meta", 0, &ls->meta);
+    rc = mdb_dbi_open(txn, JOURNAL__DBNAME_META, 0, &ls->meta);
     if (rc == 0) {
         rc = open_existing(ls, txn);
         if (rc == 0)
@@ -936,8 +933,8 @@ static int lmdb_store_list(journal_store *s, journal_list_fn fn, void *arg)
     while ((rc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
         const unsigned char *p = v.mv_data;
         op = MDB_NEXT;
-        if (k.mv_size == 0 || k.mv_size > JOURNAL__NAME_MAX || v.mv_size != 24 || !journal__val_inside(&k, lo, hi) ||
-            !journal__val_inside(&v, lo, hi)) {
+        if (k.mv_size == 0 || k.mv_size > JOURNAL__NAME_MAX || v.mv_size != JOURNAL__CATALOG_ENTRY_SIZE ||
+            !journal__val_inside(&k, lo, hi) || !journal__val_inside(&v, lo, hi)) {
             rc = JOURNAL_ECORRUPT;
             break;
         }
