@@ -13,9 +13,10 @@
 
 #include "internal.h"
 
-/* The backend whose open this thread tried last, for
- * journal_store_errmsg(NULL). */
-static _Thread_local const struct journal__backend *last_open;
+/* The backend of this thread's last failed open that left a message, for
+ * journal_store_errmsg(NULL): an open of another backend that has no
+ * messages (LMDB) does not hide it. */
+static _Thread_local const struct journal__backend *last_failed;
 
 static void count(atomic_uint_fast64_t *c, uint64_t n)
 {
@@ -93,6 +94,7 @@ static void struct_out(void *dst, size_t size, const void *src, size_t src_size)
 
 int journal_store_open_sized(const char *path, const journal_options *user_opts, size_t opts_size, journal_store **out)
 {
+    const struct journal__backend *b;
     journal_options o;
     const journal_options *opts = &o;
     int rc;
@@ -108,8 +110,11 @@ int journal_store_open_sized(const char *path, const journal_options *user_opts,
     /* A size is valid or not whatever the backend. */
     if (opts->max_size && opts->max_size < JOURNAL__MIN_SIZE)
         return -EINVAL;
-    last_open = journal__backend_for(path);
-    return last_open->open(path, opts, out);
+    b = journal__backend_for(path);
+    rc = b->open(path, opts, out);
+    if (rc != 0 && *b->open_errmsg())
+        last_failed = b;
+    return rc;
 }
 
 int journal_store_close(journal_store *s)
@@ -201,7 +206,7 @@ const char *journal_store_errmsg(const journal_store *s)
 {
     if (s)
         return s->ops->errmsg(s);
-    return last_open ? last_open->open_errmsg() : "";
+    return last_failed ? last_failed->open_errmsg() : "";
 }
 
 const char *journal_store_path(const journal_store *s)

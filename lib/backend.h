@@ -97,7 +97,8 @@ struct journal__backend {
      * code, with nothing left behind on failure. */
     int (*open)(const char *path, const journal_options *opts, journal_store **out);
     /* This thread's message for its last failed open by this backend; ""
-     * if none. */
+     * if none (then the front end keeps the message of an earlier failed
+     * open of another backend for journal_store_errmsg(NULL)). */
     const char *(*open_errmsg)(void);
 };
 
