@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "internal.h"
-#include "lmdb_backend.h"
+#include "lmdb/lmdb_int.h"
 
 /* One row per JOURNAL_E* code, in order from -29001 down: the message
  * starts with the code's name so logs can be searched for it. */

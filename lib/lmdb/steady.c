@@ -56,7 +56,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../lmdb_backend.h"
+#include "lmdb_int.h"
 
 #define SLOT 512
 #define MAGIC "JSTEADY1"

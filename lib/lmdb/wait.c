@@ -23,8 +23,8 @@
 #include <errno.h>
 #include <time.h>
 
-#include "lmdb_backend.h"
-#include "wait.h"
+#include "lmdb_int.h"
+#include "../wait.h"
 
 /* After a change that brought no record, look again this much later: LMDB
  * writes the data file just before a commit becomes visible, and a writer

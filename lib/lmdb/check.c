@@ -29,7 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "lmdb_backend.h"
+#include "lmdb_int.h"
 
 #define PGNO_SZ sizeof(size_t)
 #define PAGEHDRSZ (PGNO_SZ + 8) /* mp_pgno, mp_pad, mp_flags, mp_lower, mp_upper */

@@ -8,8 +8,8 @@
 #include <lmdb.h>
 #include <pthread.h>
 
-#include "internal.h"
-#include "lmdb/format.h"
+#include "../internal.h"
+#include "format.h"
 
 /* Reused read transactions per thread and store: calls nest (a range
  * callback may call get), at most this deep before falling back to a

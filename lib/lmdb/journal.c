@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lmdb_backend.h"
+#include "lmdb_int.h"
 
 /* Records removed per transaction by journal_truncate(): small enough
  * that a transaction stays well inside LMDB's dirty-page limit and does

@@ -15,7 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "lmdb_backend.h"
+#include "lmdb_int.h"
 
 #define DEFAULT_MAP_SIZE ((uint64_t)1 << 30)
 #define DEFAULT_READERS 4096
