@@ -1,5 +1,5 @@
 /*
- * lmdb_check.c - the LMDB backend reading its data file itself, for files
+ * check.c - the LMDB backend reading its data file itself, for files
  * that may be damaged: the meta pages checked before LMDB uses them at
  * open, the page checks of JOURNAL_VERIFY reads, and journal_store_check().
  *

@@ -1,6 +1,7 @@
 /*
- * lmdb_journal.c - the LMDB backend's journals and snapshots: open,
- * bounds, get, range, append, truncate (journal_wait() is in lmdb_wait.c).
+ * journal.c - the LMDB backend's journals: open and close, and reading
+ * them (bounds, get, range), with the helpers that snapshots share
+ * (snapshot.c). Writing is in write.c, journal_wait() in wait.c.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -8,23 +9,7 @@
 
 #include "lmdb_int.h"
 
-/* Records removed per transaction by journal_truncate(): small enough
- * that a transaction stays well inside LMDB's dirty-page limit and does
- * not hold the writer lock for long, large enough that a million records
- * take few commits. Halved when LMDB still finds it too large. */
-#define TRUNCATE_CHUNK 16384
-
-static struct lmdb_journal *lj_of(journal *j)
-{
-    return (struct lmdb_journal *)j;
-}
-
-static struct lmdb_store *ls_of(journal *j)
-{
-    return lmdb_store_of(j->s);
-}
-
-static int catalog_of(journal *j, MDB_txn *txn, uint64_t *begin, uint64_t *end)
+int journal__lmdb_catalog_of(journal *j, MDB_txn *txn, uint64_t *begin, uint64_t *end)
 {
     uint64_t id;
     int rc = journal__catalog_get(ls_of(j), txn, j->name, j->namelen, &id, begin, end);
@@ -32,7 +17,7 @@ static int catalog_of(journal *j, MDB_txn *txn, uint64_t *begin, uint64_t *end)
     return rc == MDB_NOTFOUND ? JOURNAL_ECORRUPT : rc;
 }
 
-static int catalog_put(journal *j, MDB_txn *txn, uint64_t begin, uint64_t end)
+int journal__lmdb_catalog_put(journal *j, MDB_txn *txn, uint64_t begin, uint64_t end)
 {
     unsigned char buf[JOURNAL__CATALOG_ENTRY_SIZE];
     MDB_val k = {j->namelen, j->name}, v = {sizeof buf, buf};
@@ -40,18 +25,14 @@ static int catalog_put(journal *j, MDB_txn *txn, uint64_t begin, uint64_t end)
     return mdb_put(txn, ls_of(j)->catalog, &k, &v, 0);
 }
 
-/* With JOURNAL_VERIFY (v->fd >= 0): checks the pages that reading the
- * journal's catalog entry follows. */
-static int verify_catalog(journal *j, const struct lmdb_view *v)
+int journal__lmdb_verify_catalog(journal *j, const struct lmdb_view *v)
 {
     if (v->fd < 0)
         return 0;
     return journal__lmdb_verify(v, JOURNAL__DB_CATALOG, j->name, j->namelen, j->name, j->namelen);
 }
 
-/* With JOURNAL_VERIFY: checks the pages that reading the records [from,
- * to] of the journal follows. */
-static int verify_records(journal *j, const struct lmdb_view *v, journal_pos from, journal_pos to)
+int journal__lmdb_verify_records(journal *j, const struct lmdb_view *v, journal_pos from, journal_pos to)
 {
     unsigned char lo[16], hi[16];
     if (v->fd < 0)
@@ -85,7 +66,7 @@ static int create_body(MDB_txn *txn, void *arg)
     v.mv_size = sizeof next;
     if ((rc = mdb_put(txn, ls->meta, &k, &v, 0)) != 0)
         return rc;
-    return catalog_put(j, txn, 0, 0);
+    return journal__lmdb_catalog_put(j, txn, 0, 0);
 }
 
 int journal__lmdb_jopen(journal_store *s, const char *name, size_t namelen, journal **out)
@@ -102,7 +83,7 @@ int journal__lmdb_jopen(journal_store *s, const char *name, size_t namelen, jour
     rc = journal__read_begin_view(ls, &txn, &view);
     if (rc != 0)
         goto out_free;
-    rc = verify_catalog(j, &view);
+    rc = journal__lmdb_verify_catalog(j, &view);
     if (rc == 0)
         rc = journal__catalog_get(ls, txn, name, namelen, &lj_of(j)->id, &begin, &end);
     journal__read_end(ls, txn);
@@ -194,9 +175,9 @@ int journal__lmdb_bounds(journal *j, journal_pos *begin, journal_pos *end)
     rc = journal__read_begin_view(ls_of(j), &txn, &view);
     if (rc != 0)
         return rc;
-    rc = verify_catalog(j, &view);
+    rc = journal__lmdb_verify_catalog(j, &view);
     if (rc == 0)
-        rc = catalog_of(j, txn, begin, end);
+        rc = journal__lmdb_catalog_of(j, txn, begin, end);
     txnid = mdb_txn_id(txn);
     journal__read_end(ls_of(j), txn);
     if (rc == 0)
@@ -204,15 +185,7 @@ int journal__lmdb_bounds(journal *j, journal_pos *begin, journal_pos *end)
     return journal__from_mdb(rc);
 }
 
-static int end_of(journal *j, journal_pos *end)
-{
-    journal_pos begin;
-    return journal__lmdb_bounds(j, &begin, end);
-}
-
-/* Records exist exactly at [begin, end) in every committed state, so one
- * lookup of the key answers both "is pos in bounds" and "what is there". */
-static int get_record(journal *j, MDB_txn *txn, journal_pos pos, MDB_val *v)
+int journal__lmdb_get_record(journal *j, MDB_txn *txn, journal_pos pos, MDB_val *v)
 {
     unsigned char key[JOURNAL__RECORD_KEY_SIZE];
     MDB_val k = {sizeof key, key};
@@ -231,9 +204,9 @@ int journal__lmdb_get(journal *j, journal_pos pos, void **rec, size_t *len)
 
     if (rc != 0)
         return rc;
-    rc = verify_records(j, &view, pos, pos);
+    rc = journal__lmdb_verify_records(j, &view, pos, pos);
     if (rc == 0)
-        rc = get_record(j, txn, pos, &v);
+        rc = journal__lmdb_get_record(j, txn, pos, &v);
     if (rc == 0) {
         journal__lmdb_data_bounds(ls_of(j), txn, &lo, &hi);
         if (!journal__val_inside(&v, lo, hi))
@@ -276,15 +249,8 @@ static inline int key_is(const MDB_val *k, uint64_t id_be, uint64_t pos)
     return a == id_be && journal__be64_swap(b) == pos;
 }
 
-/*
- * Delivers the records [from, end) of txn to fn. The caller checked that
- * from is inside [begin, end) of the same transaction, so the records are
- * all there, consecutive. With JOURNAL_VERIFY, view is txn's. Values are
- * checked to lie within [lo, hi), the pages in use. Returns a contract
- * code, or fn's negative code unchanged.
- */
-static int range_txn(journal *j, MDB_txn *txn, const struct lmdb_view *view, const char *lo, const char *hi,
-                     journal_pos from, journal_pos end, journal_range_fn fn, void *arg, uint64_t *delivered)
+int journal__lmdb_range_txn(journal *j, MDB_txn *txn, const struct lmdb_view *view, const char *lo, const char *hi,
+                            journal_pos from, journal_pos end, journal_range_fn fn, void *arg, uint64_t *delivered)
 {
     unsigned char key[JOURNAL__RECORD_KEY_SIZE];
     MDB_val k = {sizeof key, key}, v;
@@ -295,7 +261,7 @@ static int range_txn(journal *j, MDB_txn *txn, const struct lmdb_view *view, con
 
     if (view->fd >= 0) {
         verified = end - from > VERIFY_CHUNK ? from + VERIFY_CHUNK : end;
-        if ((rc = verify_records(j, view, from, verified - 1)) != 0)
+        if ((rc = journal__lmdb_verify_records(j, view, from, verified - 1)) != 0)
             return rc;
     }
     rc = mdb_cursor_open(txn, ls_of(j)->records, &cur);
@@ -309,7 +275,7 @@ static int range_txn(journal *j, MDB_txn *txn, const struct lmdb_view *view, con
              * leaf after its range): check the next chunk before reading
              * on. */
             verified = end - pos > VERIFY_CHUNK ? pos + VERIFY_CHUNK : end;
-            if ((rc = verify_records(j, view, pos, verified - 1)) != 0)
+            if ((rc = journal__lmdb_verify_records(j, view, pos, verified - 1)) != 0)
                 break;
         }
         if (!journal__val_inside(&k, lo, hi) || !key_is(&k, id_be, pos) || !journal__val_inside(&v, lo, hi)) {
@@ -344,380 +310,15 @@ int journal__lmdb_range(journal *j, journal_pos from, journal_range_fn fn, void 
 
     if (rc != 0)
         return rc;
-    rc = verify_catalog(j, &view);
+    rc = journal__lmdb_verify_catalog(j, &view);
     if (rc == 0)
-        rc = journal__from_mdb(catalog_of(j, txn, &begin, &end));
+        rc = journal__from_mdb(journal__lmdb_catalog_of(j, txn, &begin, &end));
     if (rc == 0 && (from < begin || from >= end))
         rc = JOURNAL_ENOTFOUND;
     if (rc == 0) {
         journal__lmdb_data_bounds(ls_of(j), txn, &lo, &hi);
-        rc = range_txn(j, txn, &view, lo, hi, from, end, fn, arg, delivered);
+        rc = journal__lmdb_range_txn(j, txn, &view, lo, hi, from, end, fn, arg, delivered);
     }
     journal__read_end(ls_of(j), txn);
     return rc;
-}
-
-/* ------------------------------------------------------------------ */
-/* Writing                                                                */
-
-/* One call of journal_append() or journal_append_batch(), waiting in the
- * store's group-commit queue. It lives on its caller's stack. */
-struct lmdb_append {
-    journal *j;
-    journal_pos end;
-    const journal_record *recs;
-    size_t n;
-    int rc;
-    int done;
-    struct lmdb_append *next;
-};
-
-/*
- * Checks one append against the state of txn (which includes the appends
- * before it in the same transaction) and writes it. A failed check writes
- * nothing and is the append's own result, in a->rc. A failure after the
- * first write is returned: the transaction must then be aborted.
- */
-static int append_one(MDB_txn *txn, struct lmdb_append *a)
-{
-    struct lmdb_store *ls = ls_of(a->j);
-    unsigned char key[JOURNAL__RECORD_KEY_SIZE];
-    MDB_val k = {sizeof key, key}, v, last;
-    MDB_cursor *cur;
-    unsigned flags = MDB_NOOVERWRITE;
-    uint64_t begin, end;
-    int rc = catalog_of(a->j, txn, &begin, &end);
-
-    if (rc == 0 && a->end != end)
-        rc = a->end < end ? JOURNAL_ECONFLICT : JOURNAL_EBEYOND;
-    if (rc == 0 && a->n > JOURNAL_POS_MAX - end)
-        rc = -EOVERFLOW; /* positions would wrap */
-    if (rc != 0) {
-        a->rc = journal__from_mdb(rc);
-        return 0;
-    }
-    if ((rc = mdb_cursor_open(txn, ls->records, &cur)) != 0)
-        return rc;
-    /* When the journal's next key sorts after every key of the database
-     * (one journal, or the newest), LMDB can append without a search per
-     * record. MDB_APPEND refuses a key that is not the greatest, and
-     * MDB_NOOVERWRITE one that exists: both guard the catalog's end. */
-    journal__record_key(key, lj_of(a->j)->id, end);
-    rc = mdb_cursor_get(cur, &last, &v, MDB_LAST);
-    if (rc == MDB_NOTFOUND || (rc == 0 && last.mv_size == JOURNAL__RECORD_KEY_SIZE &&
-                               memcmp(last.mv_data, key, JOURNAL__RECORD_KEY_SIZE) < 0))
-        flags = MDB_APPEND;
-    for (size_t i = 0; i < a->n; i++) {
-        journal__record_key(key, lj_of(a->j)->id, end + i);
-        v.mv_size = a->recs[i].len;
-        v.mv_data = (void *)a->recs[i].data;
-        rc = mdb_cursor_put(cur, &k, &v, flags);
-        if (rc != 0)
-            break;
-    }
-    mdb_cursor_close(cur);
-    if (rc != 0)
-        /* A record at the end means the catalog lies. */
-        return rc == MDB_KEYEXIST ? JOURNAL_ECORRUPT : rc;
-    a->rc = 0;
-    return catalog_put(a->j, txn, begin, end + a->n);
-}
-
-static int batch_body(MDB_txn *txn, void *arg)
-{
-    int rc = 0;
-    for (struct lmdb_append *a = arg; a && rc == 0; a = a->next)
-        rc = append_one(txn, a);
-    return rc;
-}
-
-/* A single append in a transaction of its own. */
-static int solo_body(MDB_txn *txn, void *arg)
-{
-    struct lmdb_append *a = arg;
-    int rc = append_one(txn, a);
-    return rc != 0 ? rc : a->rc; /* a failed check aborts, writing nothing */
-}
-
-/* Writes a batch of queued appends; sets each one's rc. */
-static void run_batch(struct lmdb_store *ls, struct lmdb_append *batch)
-{
-    int rc = journal__write(ls, batch_body, batch);
-    if (rc == 0)
-        return;
-    if (!batch->next) {
-        batch->rc = rc;
-        return;
-    }
-    /* The shared transaction failed (map full, I/O error, damage): give
-     * each append its own, so that each gets its own result. */
-    for (struct lmdb_append *a = batch; a; a = a->next) {
-        struct lmdb_append solo = *a;
-        solo.next = NULL;
-        a->rc = journal__write(ls, solo_body, &solo);
-    }
-}
-
-int journal__lmdb_append(journal *j, journal_pos end, const journal_record *recs, size_t n)
-{
-    struct lmdb_store *ls = ls_of(j);
-    struct lmdb_append a = {j, end, recs, n, 0, 0, NULL}, *batch;
-    journal_pos cur;
-    int rc;
-
-    if (n == 0) {
-        /* Nothing to write: answer from the bounds, without the writer
-         * lock. */
-        rc = end_of(j, &cur);
-        if (rc == 0 && end != cur)
-            rc = end < cur ? JOURNAL_ECONFLICT : JOURNAL_EBEYOND;
-        return rc;
-    }
-    pthread_mutex_lock(&ls->gc_mu);
-    *ls->gc_tail = &a;
-    ls->gc_tail = &a.next;
-    while (!a.done) {
-        if (ls->gc_leader) {
-            pthread_cond_wait(&ls->gc_cv, &ls->gc_mu);
-            continue;
-        }
-        /* Lead: take everything queued, ours included, and write it while
-         * the next appends queue up behind. */
-        ls->gc_leader = 1;
-        batch = ls->gc_head;
-        ls->gc_head = NULL;
-        ls->gc_tail = &ls->gc_head;
-        pthread_mutex_unlock(&ls->gc_mu);
-        run_batch(ls, batch);
-        pthread_mutex_lock(&ls->gc_mu);
-        while (batch) {
-            struct lmdb_append *next = batch->next;
-            batch->done = 1; /* after this, its owner may return */
-            batch = next;
-        }
-        ls->gc_leader = 0;
-        pthread_cond_broadcast(&ls->gc_cv);
-    }
-    pthread_mutex_unlock(&ls->gc_mu);
-    return a.rc;
-}
-
-struct truncate_ctx {
-    journal *j;
-    journal_pos target;
-    uint64_t chunk;
-    uint64_t removed; /* by the last transaction */
-};
-
-static int truncate_body(MDB_txn *txn, void *arg)
-{
-    struct truncate_ctx *t = arg;
-    unsigned char key[JOURNAL__RECORD_KEY_SIZE];
-    MDB_val k = {sizeof key, key}, v;
-    MDB_cursor *cur;
-    uint64_t begin, end, stop, id = lj_of(t->j)->id;
-    int rc = catalog_of(t->j, txn, &begin, &end);
-
-    t->removed = 0;
-    if (rc != 0)
-        return rc;
-    if (t->target > end)
-        return JOURNAL_EBEYOND;
-    if (t->target <= begin)
-        return 0;
-    stop = t->target - begin > t->chunk ? begin + t->chunk : t->target;
-    if ((rc = mdb_cursor_open(txn, ls_of(t->j)->records, &cur)) != 0)
-        return rc;
-    journal__record_key(key, id, begin);
-    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY);
-    for (uint64_t pos = begin; rc == 0; pos++) {
-        if (k.mv_size != JOURNAL__RECORD_KEY_SIZE || journal__get_be64(k.mv_data) != id ||
-            journal__get_be64((unsigned char *)k.mv_data + 8) != pos) {
-            rc = JOURNAL_ECORRUPT;
-            break;
-        }
-        if ((rc = mdb_cursor_del(cur, 0)) != 0)
-            break;
-        t->removed++;
-        if (pos + 1 == stop)
-            break;
-        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-    }
-    mdb_cursor_close(cur);
-    if (rc == MDB_NOTFOUND)
-        rc = JOURNAL_ECORRUPT;
-    if (rc != 0)
-        return rc;
-    return catalog_put(t->j, txn, stop, end);
-}
-
-int journal__lmdb_truncate(journal *j, journal_pos end, uint64_t *dropped)
-{
-    struct truncate_ctx t = {j, end, TRUNCATE_CHUNK, 0};
-    int rc;
-
-    /* Each transaction removes the oldest chunk and advances begin, so
-     * that whatever happens between them leaves a journal without gaps. */
-    for (;;) {
-        rc = journal__write(ls_of(j), truncate_body, &t);
-        if ((rc == JOURNAL_EFULL || rc == -E2BIG || rc == -ENOSPC) && t.chunk > 1) {
-            /* Deleting needs free pages too: in a full map or file
-             * system, or past LMDB's limit of one transaction, take
-             * smaller bites. */
-            t.chunk /= 2;
-            continue;
-        }
-        if (rc != 0 || t.removed == 0)
-            break;
-        *dropped += t.removed;
-    }
-    if (rc == 0)
-        journal__steady_truncated(ls_of(j));
-    return rc;
-}
-
-/* ------------------------------------------------------------------ */
-/* Snapshots                                                              */
-
-static struct lmdb_snapshot *snap_of(journal_snapshot *snap)
-{
-    return (struct lmdb_snapshot *)snap;
-}
-
-/* Starts (or renews) the snapshot's transaction and reads its bounds.
- * On success the snapshot is inside the gate; on failure it is outside and
- * holds no transaction. */
-static int snap_start(struct lmdb_snapshot *s)
-{
-    journal *j = s->base.j;
-    struct lmdb_store *ls = ls_of(j);
-    int rc;
-
-    s->view.fd = -1;
-    for (int tries = 0;; tries++) {
-        journal__gate_enter(ls);
-        /* After a failed settle the transaction is reset: renew it. */
-        rc = s->txn ? mdb_txn_renew(s->txn) : journal__txn_new_read(ls, &s->txn);
-        if (rc == 0)
-            rc = journal__read_settle(ls, s->txn);
-        if (rc == 0 && (ls->base.flags & JOURNAL_VERIFY)) {
-            rc = journal__lmdb_view(ls, s->txn, &s->view);
-            if (rc == JOURNAL__STALE && tries < 1000) {
-                /* Our meta page was rewritten before we read it: again. */
-                mdb_txn_reset(s->txn);
-                journal__gate_leave(ls);
-                continue;
-            }
-            if (rc == JOURNAL__STALE)
-                rc = JOURNAL_EBUSY;
-        }
-        if (rc != MDB_MAP_RESIZED)
-            break;
-        journal__gate_leave(ls);
-        rc = journal__adopt_map(ls);
-        if (rc != 0)
-            goto out_txn;
-    }
-    if (rc == 0)
-        rc = verify_catalog(j, &s->view);
-    if (rc == 0) {
-        journal__lmdb_data_bounds(ls, s->txn, &s->data_lo, &s->data_hi);
-        rc = catalog_of(j, s->txn, &s->begin, &s->end);
-    }
-    if (rc == 0)
-        return 0;
-    journal__gate_leave(ls);
-out_txn:
-    if (s->txn) {
-        journal__txn_pool_put(ls, s->txn);
-        s->txn = NULL;
-    }
-    return journal__from_mdb(rc);
-}
-
-int journal__lmdb_snap_begin(journal *j, journal_snapshot **out)
-{
-    struct lmdb_snapshot *s = calloc(1, sizeof *s);
-    int rc;
-    if (!s)
-        return -ENOMEM;
-    s->base.j = j;
-    rc = snap_start(s);
-    if (rc != 0) {
-        free(s);
-        return rc;
-    }
-    *out = &s->base;
-    return 0;
-}
-
-int journal__lmdb_snap_bounds(journal_snapshot *snap, journal_pos *begin, journal_pos *end)
-{
-    struct lmdb_snapshot *s = snap_of(snap);
-    if (!s->txn)
-        return -EINVAL;
-    *begin = s->begin;
-    *end = s->end;
-    return 0;
-}
-
-int journal__lmdb_snap_get(journal_snapshot *snap, journal_pos pos, const void **rec, size_t *len)
-{
-    struct lmdb_snapshot *s = snap_of(snap);
-    MDB_val v;
-    int rc;
-    if (!s->txn)
-        return -EINVAL;
-    if (pos < s->begin || pos >= s->end)
-        return JOURNAL_ENOTFOUND;
-    if ((rc = verify_records(snap->j, &s->view, pos, pos)) != 0)
-        return rc;
-    rc = get_record(snap->j, s->txn, pos, &v);
-    if (rc != 0)
-        return rc == MDB_NOTFOUND ? JOURNAL_ECORRUPT : journal__from_mdb(rc);
-    if (!journal__val_inside(&v, s->data_lo, s->data_hi))
-        return JOURNAL_ECORRUPT;
-    *rec = v.mv_data;
-    *len = v.mv_size;
-    return 0;
-}
-
-int journal__lmdb_snap_range(journal_snapshot *snap, journal_pos from, journal_range_fn fn, void *arg,
-                             uint64_t *delivered)
-{
-    struct lmdb_snapshot *s = snap_of(snap);
-    if (!s->txn)
-        return -EINVAL;
-    if (from < s->begin || from >= s->end)
-        return JOURNAL_ENOTFOUND;
-    return range_txn(snap->j, s->txn, &s->view, s->data_lo, s->data_hi, from, s->end, fn, arg, delivered);
-}
-
-int journal__lmdb_snap_renew(journal_snapshot *snap)
-{
-    struct lmdb_snapshot *s = snap_of(snap);
-    struct lmdb_store *ls = ls_of(snap->j);
-    if (!s->txn)
-        return -EINVAL;
-    /* Leave the gate while reset: a renew is where a waiting map growth
-     * gets its chance, and pointers of the old state die here anyway. */
-    mdb_txn_reset(s->txn);
-    journal__gate_leave(ls);
-    return snap_start(s);
-}
-
-void journal__lmdb_snap_end(journal_snapshot *snap)
-{
-    struct lmdb_snapshot *s = snap_of(snap);
-    struct lmdb_store *ls = ls_of(snap->j);
-    if (s->txn) {
-        if (journal__forked(snap->j->s)) {
-            /* The reader slot is the parent's: leave it alone. */
-            journal__keep_forked(s->txn);
-        } else {
-            journal__txn_pool_put(ls, s->txn);
-            journal__gate_leave(ls);
-        }
-    }
-    free(s);
 }

@@ -1,9 +1,12 @@
 /*
- * lmdb_backend.h - private to the LMDB backend (lmdb_*.c): the structures
- * behind its handles. See README.md, "On-disk layout", for the files.
+ * lmdb_int.h - private to the LMDB backend (lib/lmdb/): the structures
+ * behind its handles, and the names its files share. Nothing outside
+ * lib/lmdb/ includes it: the rest of the library reaches the backend only
+ * through journal__lmdb_backend (backend.h). See README.md, "On-disk
+ * layout", for the files, and format.h for the layout of their contents.
  */
-#ifndef JOURNAL_LMDB_BACKEND_H
-#define JOURNAL_LMDB_BACKEND_H
+#ifndef JOURNAL_LMDB_INT_H
+#define JOURNAL_LMDB_INT_H
 
 #include <lmdb.h>
 #include <pthread.h>
@@ -28,7 +31,7 @@ struct lmdb_store {
     uint64_t max_map;                  /* 0: no limit */
     unsigned psize;                    /* LMDB page size */
     atomic_uint_fast64_t checked_pgno; /* last page in use at the last reader check */
-    /* Where LMDB mapped the file (lmdb_check.c): map_gen counts remaps,
+    /* Where LMDB mapped the file (check.c): map_gen counts remaps,
      * map_base is valid for remap base_gen - 1. */
     atomic_uint map_gen, base_gen;
     _Atomic(const char *) map_base;
@@ -48,11 +51,11 @@ struct lmdb_store {
     pthread_cond_t gate_cv;
 
     /* Per-thread read transactions of this store (guarded by the global
-     * cache mutex in lmdb_store.c). */
+     * cache mutex in txn.c). */
     struct lmdb_tnode *tnodes;
 
     /*
-     * Group commit. Appends of all threads queue here; one of them, the
+     * Group commit (write.c). Appends of all threads queue here; one of them, the
      * leader, takes the whole queue and writes it in one transaction with
      * one sync, while the next appends queue up behind it.
      */
@@ -67,7 +70,7 @@ struct lmdb_store {
     MDB_txn *pool[64];
     unsigned npool;
 
-    /* The waiters of journal_wait(), sharing one notifier (lmdb_wait.c).
+    /* The waiters of journal_wait(), sharing one notifier (wait.c).
      * The fields after wait_cv are the sleeper's, or under wait_mu. */
     pthread_mutex_t wait_mu;
     pthread_cond_t wait_cv; /* on CLOCK_MONOTONIC */
@@ -79,7 +82,7 @@ struct lmdb_store {
     uint64_t poll_txnid; /* polling: the last transaction seen */
     int64_t poll_ms;     /* polling: the next sleep */
 
-    /* Steady points (lmdb_steady.c). */
+    /* Steady points (steady.c). */
     struct lmdb_steady *steady;
 };
 
@@ -101,7 +104,7 @@ struct lmdb_journal {
     struct lmdb_bounds_cache seen;
 };
 
-/* A database record (LMDB's MDB_db), as lmdb_check.c reads it. */
+/* A database record (LMDB's MDB_db), as check.c reads it. */
 struct lmdb_db {
     uint32_t pad;
     unsigned flags, depth;
@@ -109,7 +112,7 @@ struct lmdb_db {
 };
 
 /* The state of a read transaction, from its meta page, for reading the
- * file with pread() (lmdb_check.c). */
+ * file with pread() (check.c). */
 struct lmdb_view {
     int fd;          /* LMDB's own descriptor of the data file */
     unsigned psize;  /* page size */
@@ -131,19 +134,38 @@ static inline struct lmdb_store *lmdb_store_of(journal_store *s)
     return (struct lmdb_store *)s;
 }
 
+static inline struct lmdb_journal *lj_of(journal *j)
+{
+    return (struct lmdb_journal *)j;
+}
+
+static inline struct lmdb_store *ls_of(journal *j)
+{
+    return lmdb_store_of(j->s);
+}
+
 /* Translates an LMDB code or a positive errno into a contract code;
- * contract codes pass through unchanged. */
+ * contract codes pass through unchanged (error.c). */
 int journal__from_mdb(int rc);
+
+/*
+ * Read transactions (txn.c).
+ */
 
 /* Keeps an object of the parent reachable in a child after fork(): the
  * child may not free it through LMDB, and it is not garbage. */
 void journal__keep_forked(void *p);
 
-/* The gate, around every use of the map. */
-void journal__gate_enter(struct lmdb_store *ls);
-void journal__gate_leave(struct lmdb_store *ls);
-/* mdb_env_info() inside the gate, for a caller outside it. */
-void journal__env_info(struct lmdb_store *ls, MDB_envinfo *info);
+/* Sets up the per-thread cache of read transactions, once per process:
+ * 0 or -errno. */
+int journal__lmdb_txn_cache_init(void);
+/* Detaches every thread's transactions from a closing store (in a child
+ * after fork(), keeps them: they are the parent's). */
+void journal__lmdb_txn_cache_release(struct lmdb_store *ls, int forked);
+
+/* mdb_txn_begin() for reading, reclaiming the slots of dead processes
+ * once when every slot is taken. 0 or an LMDB code. */
+int journal__lmdb_txn_begin_read(struct lmdb_store *ls, MDB_txn **txn);
 
 /*
  * A read transaction for a short call: the calling thread's reused one,
@@ -154,13 +176,23 @@ int journal__read_begin(struct lmdb_store *ls, MDB_txn **txn);
 void journal__read_end(struct lmdb_store *ls, MDB_txn *txn);
 
 /* Takes a just (re)started read transaction again while LMDB may have given
- * it a state newer than its id (see lmdb_store.c). 0 or an LMDB code. */
+ * it a state newer than its id (see txn.c). 0 or an LMDB code. */
 int journal__read_settle(struct lmdb_store *ls, MDB_txn *txn);
 
 /* A read transaction of its own (for snapshots), outside the gate's
  * accounting, which the caller does. */
 int journal__txn_new_read(struct lmdb_store *ls, MDB_txn **txn);
 void journal__txn_pool_put(struct lmdb_store *ls, MDB_txn *txn);
+
+/*
+ * The map (map.c).
+ */
+
+/* The gate, around every use of the map. */
+void journal__gate_enter(struct lmdb_store *ls);
+void journal__gate_leave(struct lmdb_store *ls);
+/* mdb_env_info() inside the gate, for a caller outside it. */
+void journal__env_info(struct lmdb_store *ls, MDB_envinfo *info);
 
 /*
  * Runs body(txn, arg) in a write transaction and commits it, growing the
@@ -173,12 +205,29 @@ int journal__write(struct lmdb_store *ls, int (*body)(MDB_txn *txn, void *arg), 
  * another process gave the map. 0 or a contract code. */
 int journal__adopt_map(struct lmdb_store *ls);
 
-/* Reads the catalog entry of a journal. */
+/*
+ * The databases (catalog.c).
+ */
+
+/* Reads the catalog entry of a journal. 0, JOURNAL_ECORRUPT or an LMDB
+ * code (MDB_NOTFOUND: no such journal). */
 int journal__catalog_get(struct lmdb_store *ls, MDB_txn *txn, const char *name, size_t namelen, uint64_t *id,
                          uint64_t *begin, uint64_t *end);
+/* Reads the store's format version. 0, JOURNAL_ECORRUPT or an LMDB code. */
+int journal__lmdb_read_format(struct lmdb_store *ls, MDB_txn *txn, unsigned *version);
+/* Opens the databases, creating the store's structure in a new, empty
+ * environment. A store that exists is only read, so that opening one that
+ * is not ours, or not in our format, writes nothing. 0 or a contract code. */
+int journal__lmdb_open_dbs(struct lmdb_store *ls, int rdonly);
+
+/* Store-wide calls (storewide.c). */
+int journal__lmdb_store_sync(journal_store *s);
+int journal__lmdb_store_list(journal_store *s, journal_list_fn fn, void *arg);
+int journal__lmdb_store_copy(journal_store *s, const char *dest, unsigned flags);
+int journal__lmdb_store_stat(journal_store *s, journal_stat *st);
 
 /*
- * Steady points (lmdb_steady.c): commits without a sync that a machine
+ * Steady points (steady.c): commits without a sync that a machine
  * crash cannot corrupt. preopen runs before mdb_env_open() (it recovers
  * the data file after a machine restart and may add MDB_NOSYNC to
  * *env_flags), postopen after it, once the store is known good, and before anything is
@@ -195,7 +244,7 @@ int journal__steady_postopen(struct lmdb_store *ls);
 /* Before each commit: the handle's first steady point, when not taken. */
 int journal__steady_first(struct lmdb_store *ls);
 /* After a truncation: in a store with steady points at max_size, makes the
- * room it freed usable by the next commit (lmdb_store.c). */
+ * room it freed usable by the next commit (map.c). */
 void journal__steady_truncated(struct lmdb_store *ls);
 /* 1 when the store has steady points. */
 int journal__steady_on(struct lmdb_store *ls);
@@ -208,7 +257,7 @@ int journal__steady_relieve(struct lmdb_store *ls);
 void journal__steady_close(struct lmdb_store *ls, int forked, int failed);
 
 /*
- * Damaged files (lmdb_check.c).
+ * Damaged files (check.c).
  */
 
 /* Internal only: the meta page of a transaction was rewritten before we
@@ -255,21 +304,53 @@ static inline int journal__val_inside(const MDB_val *v, const char *lo, const ch
     return p >= (uintptr_t)lo && p <= (uintptr_t)hi && v->mv_size <= (uintptr_t)hi - p;
 }
 
-/* Journal and snapshot operations (lmdb_journal.c). */
+/*
+ * Journals (journal.c), and what snapshots share of their reading.
+ */
 int journal__lmdb_jopen(journal_store *s, const char *name, size_t namelen, journal **out);
 void journal__lmdb_jclose(journal *j);
 int journal__lmdb_bounds(journal *j, journal_pos *begin, journal_pos *end);
 int journal__lmdb_get(journal *j, journal_pos pos, void **rec, size_t *len);
 int journal__lmdb_range(journal *j, journal_pos from, journal_range_fn fn, void *arg, uint64_t *delivered);
+
+/* The journal's catalog entry in txn: 0, JOURNAL_ECORRUPT (also when it is
+ * missing: journals are never removed) or an LMDB code. */
+int journal__lmdb_catalog_of(journal *j, MDB_txn *txn, uint64_t *begin, uint64_t *end);
+/* Writes the journal's catalog entry. 0 or an LMDB code. */
+int journal__lmdb_catalog_put(journal *j, MDB_txn *txn, uint64_t begin, uint64_t end);
+/* With JOURNAL_VERIFY (v->fd >= 0): checks the pages that reading the
+ * journal's catalog entry follows; 0 without. */
+int journal__lmdb_verify_catalog(journal *j, const struct lmdb_view *v);
+/* With JOURNAL_VERIFY: checks the pages that reading the records [from,
+ * to] of the journal follows; 0 without. */
+int journal__lmdb_verify_records(journal *j, const struct lmdb_view *v, journal_pos from, journal_pos to);
+/* Records exist exactly at [begin, end) in every committed state, so one
+ * lookup of the key answers both "is pos in bounds" and "what is there".
+ * 0 or an LMDB code. */
+int journal__lmdb_get_record(journal *j, MDB_txn *txn, journal_pos pos, MDB_val *v);
+/*
+ * Delivers the records [from, end) of txn to fn, counting them in
+ * *delivered. The caller checked that from is inside [begin, end) of the
+ * same transaction, so the records are all there, consecutive. With
+ * JOURNAL_VERIFY, view is txn's. Values are checked to lie within [lo,
+ * hi), the pages in use. Returns a contract code, or fn's negative code
+ * unchanged.
+ */
+int journal__lmdb_range_txn(journal *j, MDB_txn *txn, const struct lmdb_view *view, const char *lo, const char *hi,
+                            journal_pos from, journal_pos end, journal_range_fn fn, void *arg, uint64_t *delivered);
+
+/* Writes (write.c). */
 int journal__lmdb_append(journal *j, journal_pos end, const journal_record *recs, size_t n);
 int journal__lmdb_truncate(journal *j, journal_pos end, uint64_t *dropped);
 
-/* journal_wait() (lmdb_wait.c), and its state in the store. */
+/* journal_wait() (wait.c), and its state in the store. */
 int journal__lmdb_wait(journal *j, journal_pos pos, int timeout_ms);
 void journal__waiters_init(struct lmdb_store *ls);
 /* Frees the notifier; in a child after fork(), leaves the parent's
  * mutex alone. */
 void journal__waiters_fini(struct lmdb_store *ls, int forked);
+
+/* Snapshots (snapshot.c). */
 int journal__lmdb_snap_begin(journal *j, journal_snapshot **out);
 int journal__lmdb_snap_bounds(journal_snapshot *snap, journal_pos *begin, journal_pos *end);
 int journal__lmdb_snap_get(journal_snapshot *snap, journal_pos pos, const void **rec, size_t *len);
@@ -278,4 +359,4 @@ int journal__lmdb_snap_range(journal_snapshot *snap, journal_pos from, journal_r
 int journal__lmdb_snap_renew(journal_snapshot *snap);
 void journal__lmdb_snap_end(journal_snapshot *snap);
 
-#endif /* JOURNAL_LMDB_BACKEND_H */
+#endif /* JOURNAL_LMDB_INT_H */

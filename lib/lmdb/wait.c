@@ -1,5 +1,5 @@
 /*
- * lmdb_wait.c - journal_wait() on LMDB stores: all the waiters of a store
+ * wait.c - journal_wait() on LMDB stores: all the waiters of a store
  * handle share one notifier (wait.h), so the system's limits on
  * notification instances count store handles, not waiting threads.
  *
