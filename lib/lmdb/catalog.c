@@ -6,8 +6,8 @@
 
 #include "lmdb_int.h"
 
-int journal__catalog_get(struct lmdb_store *ls, MDB_txn *txn, const char *name, size_t namelen, uint64_t *id,
-                         uint64_t *begin, uint64_t *end)
+int journal__lmdb_catalog_get(struct lmdb_store *ls, MDB_txn *txn, const char *name, size_t namelen, uint64_t *id,
+                              uint64_t *begin, uint64_t *end)
 {
     MDB_val k = {namelen, (void *)name}, v;
     int rc = mdb_get(txn, ls->catalog, &k, &v);
@@ -99,23 +99,23 @@ int journal__lmdb_open_dbs(struct lmdb_store *ls, int rdonly)
      * is checked page by page first: a few pages, whatever the store's
      * size. A commit of another process between mdb_env_open() and here
      * may have taken the data past the map this process just made: adopt
-     * the new size, as every later read does (journal__read_begin()). */
+     * the new size, as every later read does (journal__lmdb_read_begin()). */
     for (int tries = 0;; tries++) {
         while ((rc = journal__lmdb_txn_begin_read(ls, &txn)) == MDB_MAP_RESIZED)
-            if ((rc = journal__adopt_map(ls)) != 0)
+            if ((rc = journal__lmdb_adopt_map(ls)) != 0)
                 return rc;
         if (rc != 0)
             return journal__from_mdb(rc);
         rc = journal__lmdb_view(ls, txn, &view);
         if (rc == 0)
-            rc = journal__lmdb_verify(&view, JOURNAL__DB_META, NULL, 0, NULL, 0);
-        if (rc != JOURNAL__STALE || tries == 1000)
+            rc = journal__lmdb_verify(&view, JOURNAL__LMDB_DB_META, NULL, 0, NULL, 0);
+        if (rc != JOURNAL__LMDB_STALE || tries == 1000)
             break;
         mdb_txn_abort(txn);
     }
     if (rc != 0) {
         mdb_txn_abort(txn);
-        return rc == JOURNAL__STALE ? JOURNAL_EBUSY : rc;
+        return rc == JOURNAL__LMDB_STALE ? JOURNAL_EBUSY : rc;
     }
     rc = mdb_dbi_open(txn, JOURNAL__DBNAME_META, 0, &ls->meta);
     if (rc == 0) {
@@ -132,7 +132,7 @@ int journal__lmdb_open_dbs(struct lmdb_store *ls, int rdonly)
         return journal__from_mdb(rc);
     if (rdonly)
         return -ENOENT; /* an empty environment: no store here yet */
-    if ((rc = journal__steady_postopen(ls)) != 0)
+    if ((rc = journal__lmdb_steady_postopen(ls)) != 0)
         return rc; /* steady before the first commit */
-    return journal__write(ls, create_body, ls);
+    return journal__lmdb_write(ls, create_body, ls);
 }

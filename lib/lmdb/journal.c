@@ -12,7 +12,7 @@
 int journal__lmdb_catalog_of(journal *j, MDB_txn *txn, uint64_t *begin, uint64_t *end)
 {
     uint64_t id;
-    int rc = journal__catalog_get(ls_of(j), txn, j->name, j->namelen, &id, begin, end);
+    int rc = journal__lmdb_catalog_get(ls_of(j), txn, j->name, j->namelen, &id, begin, end);
     /* Journals are never removed: one that was opened must be there. */
     return rc == MDB_NOTFOUND ? JOURNAL_ECORRUPT : rc;
 }
@@ -29,7 +29,7 @@ int journal__lmdb_verify_catalog(journal *j, const struct lmdb_view *v)
 {
     if (v->fd < 0)
         return 0;
-    return journal__lmdb_verify(v, JOURNAL__DB_CATALOG, j->name, j->namelen, j->name, j->namelen);
+    return journal__lmdb_verify(v, JOURNAL__LMDB_DB_CATALOG, j->name, j->namelen, j->name, j->namelen);
 }
 
 int journal__lmdb_verify_records(journal *j, const struct lmdb_view *v, journal_pos from, journal_pos to)
@@ -39,7 +39,7 @@ int journal__lmdb_verify_records(journal *j, const struct lmdb_view *v, journal_
         return 0;
     journal__record_key(lo, lj_of(j)->id, from);
     journal__record_key(hi, lj_of(j)->id, to);
-    return journal__lmdb_verify(v, JOURNAL__DB_RECORDS, lo, sizeof lo, hi, sizeof hi);
+    return journal__lmdb_verify(v, JOURNAL__LMDB_DB_RECORDS, lo, sizeof lo, hi, sizeof hi);
 }
 
 /* ------------------------------------------------------------------ */
@@ -51,7 +51,7 @@ static int create_body(MDB_txn *txn, void *arg)
     struct lmdb_store *ls = ls_of(j);
     MDB_val k = {JOURNAL__META_NEXT_ID_LEN, JOURNAL__META_NEXT_ID}, v;
     uint64_t begin, end;
-    int rc = journal__catalog_get(ls, txn, j->name, j->namelen, &lj_of(j)->id, &begin, &end);
+    int rc = journal__lmdb_catalog_get(ls, txn, j->name, j->namelen, &lj_of(j)->id, &begin, &end);
     unsigned char next[8];
 
     if (rc != MDB_NOTFOUND)
@@ -80,15 +80,15 @@ int journal__lmdb_jopen(journal_store *s, const char *name, size_t namelen, jour
 
     if (rc != 0)
         return rc;
-    rc = journal__read_begin_view(ls, &txn, &view);
+    rc = journal__lmdb_read_begin_view(ls, &txn, &view);
     if (rc != 0)
         goto out_free;
     rc = journal__lmdb_verify_catalog(j, &view);
     if (rc == 0)
-        rc = journal__catalog_get(ls, txn, name, namelen, &lj_of(j)->id, &begin, &end);
-    journal__read_end(ls, txn);
+        rc = journal__lmdb_catalog_get(ls, txn, name, namelen, &lj_of(j)->id, &begin, &end);
+    journal__lmdb_read_end(ls, txn);
     if (rc == MDB_NOTFOUND)
-        rc = (s->flags & JOURNAL_RDONLY) ? -ENOENT : journal__write(ls, create_body, j);
+        rc = (s->flags & JOURNAL_RDONLY) ? -ENOENT : journal__lmdb_write(ls, create_body, j);
     if (rc != 0)
         goto out_free;
     *out = j;
@@ -117,7 +117,7 @@ void journal__lmdb_jclose(journal *j)
  * catalog again. A commit still under way may or may not be seen, as with
  * a read transaction. The cached id is the read transaction's own, which
  * is never newer than the state it read (LMDB's reader race, see
- * journal__read_settle(), can only give a transaction a newer state than
+ * journal__lmdb_read_settle(), can only give a transaction a newer state than
  * its id), so a stale answer cannot come from a raced read either.
  */
 static int bounds_cached(struct lmdb_journal *lj, uint64_t *begin, uint64_t *end)
@@ -135,9 +135,9 @@ static int bounds_cached(struct lmdb_journal *lj, uint64_t *begin, uint64_t *end
     atomic_thread_fence(memory_order_acquire);
     if (atomic_load_explicit(&c->seq, memory_order_relaxed) != seq)
         return 0;
-    journal__gate_enter(ls);
+    journal__lmdb_gate_enter(ls);
     mdb_env_info(ls->env, &info);
-    journal__gate_leave(ls);
+    journal__lmdb_gate_leave(ls);
     if (info.me_last_txnid != txnid)
         return 0;
     *begin = b;
@@ -172,14 +172,14 @@ int journal__lmdb_bounds(journal *j, journal_pos *begin, journal_pos *end)
 
     if (bounds_cached(lj_of(j), begin, end))
         return 0;
-    rc = journal__read_begin_view(ls_of(j), &txn, &view);
+    rc = journal__lmdb_read_begin_view(ls_of(j), &txn, &view);
     if (rc != 0)
         return rc;
     rc = journal__lmdb_verify_catalog(j, &view);
     if (rc == 0)
         rc = journal__lmdb_catalog_of(j, txn, begin, end);
     txnid = mdb_txn_id(txn);
-    journal__read_end(ls_of(j), txn);
+    journal__lmdb_read_end(ls_of(j), txn);
     if (rc == 0)
         bounds_keep(lj_of(j), txnid, *begin, *end);
     return journal__from_mdb(rc);
@@ -200,7 +200,7 @@ int journal__lmdb_get(journal *j, journal_pos pos, void **rec, size_t *len)
     MDB_txn *txn;
     MDB_val v;
     void *copy;
-    int rc = journal__read_begin_view(ls_of(j), &txn, &view);
+    int rc = journal__lmdb_read_begin_view(ls_of(j), &txn, &view);
 
     if (rc != 0)
         return rc;
@@ -209,7 +209,7 @@ int journal__lmdb_get(journal *j, journal_pos pos, void **rec, size_t *len)
         rc = journal__lmdb_get_record(j, txn, pos, &v);
     if (rc == 0) {
         journal__lmdb_data_bounds(ls_of(j), txn, &lo, &hi);
-        if (!journal__val_inside(&v, lo, hi))
+        if (!journal__lmdb_val_inside(&v, lo, hi))
             rc = JOURNAL_ECORRUPT;
     }
     if (rc == 0) {
@@ -224,7 +224,7 @@ int journal__lmdb_get(journal *j, journal_pos pos, void **rec, size_t *len)
             rc = -ENOMEM;
         }
     }
-    journal__read_end(ls_of(j), txn);
+    journal__lmdb_read_end(ls_of(j), txn);
     return journal__from_mdb(rc);
 }
 
@@ -278,7 +278,7 @@ int journal__lmdb_range_txn(journal *j, MDB_txn *txn, const struct lmdb_view *vi
             if ((rc = journal__lmdb_verify_records(j, view, pos, verified - 1)) != 0)
                 break;
         }
-        if (!journal__val_inside(&k, lo, hi) || !key_is(&k, id_be, pos) || !journal__val_inside(&v, lo, hi)) {
+        if (!journal__lmdb_val_inside(&k, lo, hi) || !key_is(&k, id_be, pos) || !journal__lmdb_val_inside(&v, lo, hi)) {
             rc = JOURNAL_ECORRUPT;
             break;
         }
@@ -306,7 +306,7 @@ int journal__lmdb_range(journal *j, journal_pos from, journal_range_fn fn, void 
     const char *lo, *hi;
     uint64_t begin, end;
     MDB_txn *txn;
-    int rc = journal__read_begin_view(ls_of(j), &txn, &view);
+    int rc = journal__lmdb_read_begin_view(ls_of(j), &txn, &view);
 
     if (rc != 0)
         return rc;
@@ -319,6 +319,6 @@ int journal__lmdb_range(journal *j, journal_pos from, journal_range_fn fn, void 
         journal__lmdb_data_bounds(ls_of(j), txn, &lo, &hi);
         rc = journal__lmdb_range_txn(j, txn, &view, lo, hi, from, end, fn, arg, delivered);
     }
-    journal__read_end(ls_of(j), txn);
+    journal__lmdb_read_end(ls_of(j), txn);
     return rc;
 }

@@ -154,7 +154,7 @@ int journal__from_mdb(int rc);
 
 /* Keeps an object of the parent reachable in a child after fork(): the
  * child may not free it through LMDB, and it is not garbage. */
-void journal__keep_forked(void *p);
+void journal__lmdb_keep_forked(void *p);
 
 /* Sets up the per-thread cache of read transactions, once per process:
  * 0 or -errno. */
@@ -169,41 +169,41 @@ int journal__lmdb_txn_begin_read(struct lmdb_store *ls, MDB_txn **txn);
 
 /*
  * A read transaction for a short call: the calling thread's reused one,
- * renewed, inside the gate. Release it with journal__read_end(). On
+ * renewed, inside the gate. Release it with journal__lmdb_read_end(). On
  * failure nothing is held.
  */
-int journal__read_begin(struct lmdb_store *ls, MDB_txn **txn);
-void journal__read_end(struct lmdb_store *ls, MDB_txn *txn);
+int journal__lmdb_read_begin(struct lmdb_store *ls, MDB_txn **txn);
+void journal__lmdb_read_end(struct lmdb_store *ls, MDB_txn *txn);
 
 /* Takes a just (re)started read transaction again while LMDB may have given
  * it a state newer than its id (see txn.c). 0 or an LMDB code. */
-int journal__read_settle(struct lmdb_store *ls, MDB_txn *txn);
+int journal__lmdb_read_settle(struct lmdb_store *ls, MDB_txn *txn);
 
 /* A read transaction of its own (for snapshots), outside the gate's
  * accounting, which the caller does. */
-int journal__txn_new_read(struct lmdb_store *ls, MDB_txn **txn);
-void journal__txn_pool_put(struct lmdb_store *ls, MDB_txn *txn);
+int journal__lmdb_txn_new_read(struct lmdb_store *ls, MDB_txn **txn);
+void journal__lmdb_txn_pool_put(struct lmdb_store *ls, MDB_txn *txn);
 
 /*
  * The map (map.c).
  */
 
 /* The gate, around every use of the map. */
-void journal__gate_enter(struct lmdb_store *ls);
-void journal__gate_leave(struct lmdb_store *ls);
+void journal__lmdb_gate_enter(struct lmdb_store *ls);
+void journal__lmdb_gate_leave(struct lmdb_store *ls);
 /* mdb_env_info() inside the gate, for a caller outside it. */
-void journal__env_info(struct lmdb_store *ls, MDB_envinfo *info);
+void journal__lmdb_env_info(struct lmdb_store *ls, MDB_envinfo *info);
 
 /*
  * Runs body(txn, arg) in a write transaction and commits it, growing the
  * map and retrying when LMDB reports it full or resized. body returns 0 to
  * commit, or an LMDB or contract code to abort.
  */
-int journal__write(struct lmdb_store *ls, int (*body)(MDB_txn *txn, void *arg), void *arg);
+int journal__lmdb_write(struct lmdb_store *ls, int (*body)(MDB_txn *txn, void *arg), void *arg);
 
-/* Handles MDB_MAP_RESIZED seen outside journal__write(): adopts the size
+/* Handles MDB_MAP_RESIZED seen outside journal__lmdb_write(): adopts the size
  * another process gave the map. 0 or a contract code. */
-int journal__adopt_map(struct lmdb_store *ls);
+int journal__lmdb_adopt_map(struct lmdb_store *ls);
 
 /*
  * The databases (catalog.c).
@@ -211,8 +211,8 @@ int journal__adopt_map(struct lmdb_store *ls);
 
 /* Reads the catalog entry of a journal. 0, JOURNAL_ECORRUPT or an LMDB
  * code (MDB_NOTFOUND: no such journal). */
-int journal__catalog_get(struct lmdb_store *ls, MDB_txn *txn, const char *name, size_t namelen, uint64_t *id,
-                         uint64_t *begin, uint64_t *end);
+int journal__lmdb_catalog_get(struct lmdb_store *ls, MDB_txn *txn, const char *name, size_t namelen, uint64_t *id,
+                              uint64_t *begin, uint64_t *end);
 /* Reads the store's format version. 0, JOURNAL_ECORRUPT or an LMDB code. */
 int journal__lmdb_read_format(struct lmdb_store *ls, MDB_txn *txn, unsigned *version);
 /* Opens the databases, creating the store's structure in a new, empty
@@ -238,23 +238,23 @@ int journal__lmdb_store_stat(journal_store *s, journal_stat *st);
  * reader_check replaces mdb_reader_check(). close with `failed` after a
  * failed open.
  */
-int journal__steady_preopen(struct lmdb_store *ls, const char *dir, const journal_options *opts, unsigned mode,
-                            unsigned *env_flags);
-int journal__steady_postopen(struct lmdb_store *ls);
+int journal__lmdb_steady_preopen(struct lmdb_store *ls, const char *dir, const journal_options *opts, unsigned mode,
+                                 unsigned *env_flags);
+int journal__lmdb_steady_postopen(struct lmdb_store *ls);
 /* Before each commit: the handle's first steady point, when not taken. */
-int journal__steady_first(struct lmdb_store *ls);
+int journal__lmdb_steady_first(struct lmdb_store *ls);
 /* After a truncation: in a store with steady points at max_size, makes the
  * room it freed usable by the next commit (map.c). */
-void journal__steady_truncated(struct lmdb_store *ls);
+void journal__lmdb_steady_truncated(struct lmdb_store *ls);
 /* 1 when the store has steady points. */
-int journal__steady_on(struct lmdb_store *ls);
-int journal__steady_in_txn(struct lmdb_store *ls);
-int journal__steady_committed(struct lmdb_store *ls);
-int journal__steady_sync(struct lmdb_store *ls, int *done);
-int journal__steady_reader_check(struct lmdb_store *ls, int *dead);
+int journal__lmdb_steady_on(struct lmdb_store *ls);
+int journal__lmdb_steady_in_txn(struct lmdb_store *ls);
+int journal__lmdb_steady_committed(struct lmdb_store *ls);
+int journal__lmdb_steady_sync(struct lmdb_store *ls, int *done);
+int journal__lmdb_steady_reader_check(struct lmdb_store *ls, int *dead);
 /* 1 when a steady point was taken to release pinned pages (at max_size). */
-int journal__steady_relieve(struct lmdb_store *ls);
-void journal__steady_close(struct lmdb_store *ls, int forked, int failed);
+int journal__lmdb_steady_relieve(struct lmdb_store *ls);
+void journal__lmdb_steady_close(struct lmdb_store *ls, int forked, int failed);
 
 /*
  * Damaged files (check.c).
@@ -262,24 +262,24 @@ void journal__steady_close(struct lmdb_store *ls, int forked, int failed);
 
 /* Internal only: the meta page of a transaction was rewritten before we
  * read it; start a new transaction and try again. */
-#define JOURNAL__STALE (-29900)
+#define JOURNAL__LMDB_STALE (-29900)
 
 /* Checks both meta pages of a data file before LMDB uses them: 0 (also
  * for a missing or empty file), JOURNAL_ECORRUPT, JOURNAL_EVERSION, -errno. */
 int journal__lmdb_check_metas(const char *datafile);
 
-/* Reads the view of txn's state. 0, JOURNAL__STALE, JOURNAL_ECORRUPT,
+/* Reads the view of txn's state. 0, JOURNAL__LMDB_STALE, JOURNAL_ECORRUPT,
  * JOURNAL_EVERSION or -errno. */
 int journal__lmdb_view(struct lmdb_store *ls, MDB_txn *txn, struct lmdb_view *v);
 
-/* journal__read_begin(), and with JOURNAL_VERIFY the view of the
+/* journal__lmdb_read_begin(), and with JOURNAL_VERIFY the view of the
  * transaction (retried while stale). On failure nothing is held. */
-int journal__read_begin_view(struct lmdb_store *ls, MDB_txn **txn, struct lmdb_view *v);
+int journal__lmdb_read_begin_view(struct lmdb_store *ls, MDB_txn **txn, struct lmdb_view *v);
 
 /* Which named database journal__lmdb_verify() reads. */
-#define JOURNAL__DB_META 0
-#define JOURNAL__DB_CATALOG 1
-#define JOURNAL__DB_RECORDS 2
+#define JOURNAL__LMDB_DB_META 0
+#define JOURNAL__LMDB_DB_CATALOG 1
+#define JOURNAL__LMDB_DB_RECORDS 2
 
 /*
  * Checks every page that reading the keys [lo, hi] (NULL: unbounded) of
@@ -298,7 +298,7 @@ int journal__lmdb_store_check(journal_store *s, journal_check_fn fn, void *arg);
  * value outside is damage. */
 void journal__lmdb_data_bounds(struct lmdb_store *ls, MDB_txn *txn, const char **lo, const char **hi);
 
-static inline int journal__val_inside(const MDB_val *v, const char *lo, const char *hi)
+static inline int journal__lmdb_val_inside(const MDB_val *v, const char *lo, const char *hi)
 {
     uintptr_t p = (uintptr_t)v->mv_data;
     return p >= (uintptr_t)lo && p <= (uintptr_t)hi && v->mv_size <= (uintptr_t)hi - p;
@@ -345,10 +345,10 @@ int journal__lmdb_truncate(journal *j, journal_pos end, uint64_t *dropped);
 
 /* journal_wait() (wait.c), and its state in the store. */
 int journal__lmdb_wait(journal *j, journal_pos pos, int timeout_ms);
-void journal__waiters_init(struct lmdb_store *ls);
+void journal__lmdb_waiters_init(struct lmdb_store *ls);
 /* Frees the notifier; in a child after fork(), leaves the parent's
  * mutex alone. */
-void journal__waiters_fini(struct lmdb_store *ls, int forked);
+void journal__lmdb_waiters_fini(struct lmdb_store *ls, int forked);
 
 /* Snapshots (snapshot.c). */
 int journal__lmdb_snap_begin(journal *j, journal_snapshot **out);

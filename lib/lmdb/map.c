@@ -1,6 +1,6 @@
 /*
  * map.c - the LMDB backend's map: the gate around every use of it, its
- * growth, and the write transactions (journal__write()) that grow it when
+ * growth, and the write transactions (journal__lmdb_write()) that grow it when
  * full and tell waiters and steady points of each commit.
  */
 #include <errno.h>
@@ -16,14 +16,14 @@
  * snapshots and ranges to end before it gives up with JOURNAL_EBUSY. */
 #define GROW_WAIT_MS 1000
 
-void journal__gate_enter(struct lmdb_store *ls)
+void journal__lmdb_gate_enter(struct lmdb_store *ls)
 {
     for (;;) {
         atomic_fetch_add(&ls->active, 1);
         if (!atomic_load(&ls->resizing))
             return;
         /* A resize is under way: step back out and wait for it. */
-        journal__gate_leave(ls);
+        journal__lmdb_gate_leave(ls);
         pthread_mutex_lock(&ls->gate_mu);
         while (atomic_load(&ls->resizing))
             pthread_cond_wait(&ls->gate_cv, &ls->gate_mu);
@@ -31,7 +31,7 @@ void journal__gate_enter(struct lmdb_store *ls)
     }
 }
 
-void journal__gate_leave(struct lmdb_store *ls)
+void journal__lmdb_gate_leave(struct lmdb_store *ls)
 {
     if (atomic_fetch_sub(&ls->active, 1) == 1 && atomic_load(&ls->resizing)) {
         pthread_mutex_lock(&ls->gate_mu);
@@ -42,11 +42,11 @@ void journal__gate_leave(struct lmdb_store *ls)
 
 /* mdb_env_info() reads the meta pages in the map, which a growing thread
  * may be mapping again: for callers outside the gate. */
-void journal__env_info(struct lmdb_store *ls, MDB_envinfo *info)
+void journal__lmdb_env_info(struct lmdb_store *ls, MDB_envinfo *info)
 {
-    journal__gate_enter(ls);
+    journal__lmdb_gate_enter(ls);
     mdb_env_info(ls->env, info);
-    journal__gate_leave(ls);
+    journal__lmdb_gate_leave(ls);
 }
 
 static uint64_t map_size(struct lmdb_store *ls)
@@ -111,7 +111,7 @@ out:
     return rc;
 }
 
-int journal__adopt_map(struct lmdb_store *ls)
+int journal__lmdb_adopt_map(struct lmdb_store *ls)
 {
     return grow(ls, map_size(ls), 1, 1);
 }
@@ -127,11 +127,11 @@ static void after_commit(struct lmdb_store *ls)
 {
     MDB_envinfo info;
     uint64_t seen;
-    journal__env_info(ls, &info);
+    journal__lmdb_env_info(ls, &info);
     seen = atomic_load_explicit(&ls->checked_pgno, memory_order_relaxed);
     if (info.me_last_pgno > seen + 64 + seen / 8) {
         atomic_store_explicit(&ls->checked_pgno, info.me_last_pgno, memory_order_relaxed);
-        journal__steady_reader_check(ls, NULL);
+        journal__lmdb_steady_reader_check(ls, NULL);
     }
     if ((info.me_last_pgno + 1) * (uint64_t)ls->psize * 2 <= info.me_mapsize)
         return;
@@ -197,10 +197,10 @@ static int relieve(struct lmdb_store *ls, int stage)
     MDB_txn *txn;
     int rc;
 
-    if (!journal__steady_on(ls))
+    if (!journal__lmdb_steady_on(ls))
         return 0;
     if (stage == 1) {
-        journal__gate_enter(ls);
+        journal__lmdb_gate_enter(ls);
         rc = mdb_txn_begin(ls->env, NULL, 0, &txn);
         if (rc == 0) {
             rc = mdb_get(txn, ls->meta, &k, &v);
@@ -214,33 +214,33 @@ static int relieve(struct lmdb_store *ls, int stage)
             else
                 mdb_txn_abort(txn);
         }
-        journal__gate_leave(ls);
+        journal__lmdb_gate_leave(ls);
         if (rc != 0)
             return 0;
     }
-    return journal__steady_relieve(ls);
+    return journal__lmdb_steady_relieve(ls);
 }
 
-void journal__steady_truncated(struct lmdb_store *ls)
+void journal__lmdb_steady_truncated(struct lmdb_store *ls)
 {
     MDB_envinfo info;
-    journal__env_info(ls, &info);
+    journal__lmdb_env_info(ls, &info);
     if (ls->max_map && info.me_mapsize >= ls->max_map)
         relieve(ls, 1);
 }
 
-int journal__write(struct lmdb_store *ls, int (*body)(MDB_txn *txn, void *arg), void *arg)
+int journal__lmdb_write(struct lmdb_store *ls, int (*body)(MDB_txn *txn, void *arg), void *arg)
 {
     MDB_txn *txn;
     uint64_t seen;
     int rc, relieved = 0;
 
-    if ((rc = journal__steady_first(ls)) != 0)
+    if ((rc = journal__lmdb_steady_first(ls)) != 0)
         return rc;
     for (;;) {
-        journal__gate_enter(ls);
+        journal__lmdb_gate_enter(ls);
         rc = mdb_txn_begin(ls->env, NULL, 0, &txn);
-        if (rc == 0 && (rc = journal__steady_in_txn(ls)) != 0)
+        if (rc == 0 && (rc = journal__lmdb_steady_in_txn(ls)) != 0)
             mdb_txn_abort(txn);
         else if (rc == 0) {
             rc = body(txn, arg);
@@ -252,7 +252,7 @@ int journal__write(struct lmdb_store *ls, int (*body)(MDB_txn *txn, void *arg), 
         if (rc != MDB_MAP_FULL && rc != MDB_MAP_RESIZED)
             break;
         seen = map_size(ls);
-        journal__gate_leave(ls);
+        journal__lmdb_gate_leave(ls);
         rc = grow(ls, seen, rc == MDB_MAP_RESIZED, 1);
         /* At max_size: pages pinned by the steady point may be all that is
          * missing; a fresh steady point releases them. */
@@ -261,10 +261,10 @@ int journal__write(struct lmdb_store *ls, int (*body)(MDB_txn *txn, void *arg), 
         if (rc != 0)
             return rc;
     }
-    journal__gate_leave(ls);
+    journal__lmdb_gate_leave(ls);
     if (rc == 0) {
         notify_commit(ls);
-        rc = journal__steady_committed(ls);
+        rc = journal__lmdb_steady_committed(ls);
         after_commit(ls);
     }
     return journal__from_mdb(rc);

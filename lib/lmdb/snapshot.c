@@ -23,26 +23,26 @@ static int snap_start(struct lmdb_snapshot *s)
 
     s->view.fd = -1;
     for (int tries = 0;; tries++) {
-        journal__gate_enter(ls);
+        journal__lmdb_gate_enter(ls);
         /* After a failed settle the transaction is reset: renew it. */
-        rc = s->txn ? mdb_txn_renew(s->txn) : journal__txn_new_read(ls, &s->txn);
+        rc = s->txn ? mdb_txn_renew(s->txn) : journal__lmdb_txn_new_read(ls, &s->txn);
         if (rc == 0)
-            rc = journal__read_settle(ls, s->txn);
+            rc = journal__lmdb_read_settle(ls, s->txn);
         if (rc == 0 && (ls->base.flags & JOURNAL_VERIFY)) {
             rc = journal__lmdb_view(ls, s->txn, &s->view);
-            if (rc == JOURNAL__STALE && tries < 1000) {
+            if (rc == JOURNAL__LMDB_STALE && tries < 1000) {
                 /* Our meta page was rewritten before we read it: again. */
                 mdb_txn_reset(s->txn);
-                journal__gate_leave(ls);
+                journal__lmdb_gate_leave(ls);
                 continue;
             }
-            if (rc == JOURNAL__STALE)
+            if (rc == JOURNAL__LMDB_STALE)
                 rc = JOURNAL_EBUSY;
         }
         if (rc != MDB_MAP_RESIZED)
             break;
-        journal__gate_leave(ls);
-        rc = journal__adopt_map(ls);
+        journal__lmdb_gate_leave(ls);
+        rc = journal__lmdb_adopt_map(ls);
         if (rc != 0)
             goto out_txn;
     }
@@ -54,10 +54,10 @@ static int snap_start(struct lmdb_snapshot *s)
     }
     if (rc == 0)
         return 0;
-    journal__gate_leave(ls);
+    journal__lmdb_gate_leave(ls);
 out_txn:
     if (s->txn) {
-        journal__txn_pool_put(ls, s->txn);
+        journal__lmdb_txn_pool_put(ls, s->txn);
         s->txn = NULL;
     }
     return journal__from_mdb(rc);
@@ -103,7 +103,7 @@ int journal__lmdb_snap_get(journal_snapshot *snap, journal_pos pos, const void *
     rc = journal__lmdb_get_record(snap->j, s->txn, pos, &v);
     if (rc != 0)
         return rc == MDB_NOTFOUND ? JOURNAL_ECORRUPT : journal__from_mdb(rc);
-    if (!journal__val_inside(&v, s->data_lo, s->data_hi))
+    if (!journal__lmdb_val_inside(&v, s->data_lo, s->data_hi))
         return JOURNAL_ECORRUPT;
     *rec = v.mv_data;
     *len = v.mv_size;
@@ -130,7 +130,7 @@ int journal__lmdb_snap_renew(journal_snapshot *snap)
     /* Leave the gate while reset: a renew is where a waiting map growth
      * gets its chance, and pointers of the old state die here anyway. */
     mdb_txn_reset(s->txn);
-    journal__gate_leave(ls);
+    journal__lmdb_gate_leave(ls);
     return snap_start(s);
 }
 
@@ -141,10 +141,10 @@ void journal__lmdb_snap_end(journal_snapshot *snap)
     if (s->txn) {
         if (journal__forked(snap->j->s)) {
             /* The reader slot is the parent's: leave it alone. */
-            journal__keep_forked(s->txn);
+            journal__lmdb_keep_forked(s->txn);
         } else {
-            journal__txn_pool_put(ls, s->txn);
-            journal__gate_leave(ls);
+            journal__lmdb_txn_pool_put(ls, s->txn);
+            journal__lmdb_gate_leave(ls);
         }
     }
     free(s);

@@ -100,7 +100,7 @@ static int lmdb_open(const char *path, const journal_options *opts, journal_stor
     pthread_mutex_init(&ls->gc_mu, NULL);
     pthread_cond_init(&ls->gc_cv, NULL);
     ls->gc_tail = &ls->gc_head;
-    journal__waiters_init(ls);
+    journal__lmdb_waiters_init(ls);
 
     if ((rc = prepare_dir(path, rdonly, mode)) != 0 || (rc = check_datafile(ls->datafile)) != 0)
         goto out_mutex;
@@ -120,7 +120,7 @@ static int lmdb_open(const char *path, const journal_options *opts, journal_stor
         env_flags |= MDB_RDONLY;
     /* The meta pages are checked after a machine restart's recovery, which
      * may rewrite them (steady.c), and before LMDB reads them. */
-    if ((rc = journal__steady_preopen(ls, path, opts, mode, &env_flags)) != 0 ||
+    if ((rc = journal__lmdb_steady_preopen(ls, path, opts, mode, &env_flags)) != 0 ||
         (rc = journal__lmdb_check_metas(ls->datafile)) != 0)
         goto out_env;
     if ((rc = mdb_env_set_maxdbs(ls->env, 3)) != 0 ||
@@ -130,16 +130,16 @@ static int lmdb_open(const char *path, const journal_options *opts, journal_stor
     /* The store is checked before the first steady point, which writes:
      * a store that is refused stays as it was. */
     if ((rc = check_length(ls)) != 0 || (rc = journal__lmdb_open_dbs(ls, rdonly)) != 0 ||
-        (rc = journal__steady_postopen(ls)) != 0 || (rc = journal__steady_reader_check(ls, NULL)) != 0)
+        (rc = journal__lmdb_steady_postopen(ls)) != 0 || (rc = journal__lmdb_steady_reader_check(ls, NULL)) != 0)
         goto out_env;
     *out = &ls->base;
     return 0;
 
 out_env:
-    journal__steady_close(ls, 0, 1);
+    journal__lmdb_steady_close(ls, 0, 1);
     mdb_env_close(ls->env);
 out_mutex:
-    journal__waiters_fini(ls, 0);
+    journal__lmdb_waiters_fini(ls, 0);
     pthread_cond_destroy(&ls->gc_cv);
     pthread_mutex_destroy(&ls->gc_mu);
     pthread_mutex_destroy(&ls->pool_mu);
@@ -159,18 +159,18 @@ static void lmdb_store_close(journal_store *s)
     int forked = journal__forked(s);
 
     journal__lmdb_txn_cache_release(ls, forked);
-    journal__waiters_fini(ls, forked);
+    journal__lmdb_waiters_fini(ls, forked);
     if (forked) {
         /* The environment, its locks and reader slots are the parent's:
          * closing them here would release the parent's slots. */
         for (unsigned i = 0; i < ls->npool; i++)
-            journal__keep_forked(ls->pool[i]);
-        journal__steady_close(ls, 1, 0);
-        journal__keep_forked(ls->env);
+            journal__lmdb_keep_forked(ls->pool[i]);
+        journal__lmdb_steady_close(ls, 1, 0);
+        journal__lmdb_keep_forked(ls->env);
     } else {
         for (unsigned i = 0; i < ls->npool; i++)
             mdb_txn_abort(ls->pool[i]);
-        journal__steady_close(ls, 0, 0);
+        journal__lmdb_steady_close(ls, 0, 0);
         mdb_env_close(ls->env);
         pthread_cond_destroy(&ls->gc_cv);
         pthread_mutex_destroy(&ls->gc_mu);

@@ -17,7 +17,7 @@
 int journal__lmdb_store_sync(journal_store *s)
 {
     struct lmdb_store *ls = lmdb_store_of(s);
-    int done, rc = journal__steady_sync(ls, &done);
+    int done, rc = journal__lmdb_steady_sync(ls, &done);
     if (done)
         return rc;
     return journal__from_mdb(mdb_env_sync(ls->env, 1));
@@ -39,11 +39,11 @@ int journal__lmdb_store_list(journal_store *s, journal_list_fn fn, void *arg)
     MDB_cursor *cur;
     MDB_txn *txn;
     MDB_val k, v;
-    int fn_rc = 0, rc = journal__read_begin_view(ls, &txn, &view), op = MDB_FIRST;
+    int fn_rc = 0, rc = journal__lmdb_read_begin_view(ls, &txn, &view), op = MDB_FIRST;
 
     if (rc != 0)
         return rc;
-    if (view.fd >= 0 && (rc = journal__lmdb_verify(&view, JOURNAL__DB_CATALOG, NULL, 0, NULL, 0)) != 0)
+    if (view.fd >= 0 && (rc = journal__lmdb_verify(&view, JOURNAL__LMDB_DB_CATALOG, NULL, 0, NULL, 0)) != 0)
         goto out;
     journal__lmdb_data_bounds(ls, txn, &lo, &hi);
     rc = mdb_cursor_open(txn, ls->catalog, &cur);
@@ -53,7 +53,7 @@ int journal__lmdb_store_list(journal_store *s, journal_list_fn fn, void *arg)
         const unsigned char *p = v.mv_data;
         op = MDB_NEXT;
         if (k.mv_size == 0 || k.mv_size > JOURNAL__NAME_MAX || v.mv_size != JOURNAL__CATALOG_ENTRY_SIZE ||
-            !journal__val_inside(&k, lo, hi) || !journal__val_inside(&v, lo, hi)) {
+            !journal__lmdb_val_inside(&k, lo, hi) || !journal__lmdb_val_inside(&v, lo, hi)) {
             rc = JOURNAL_ECORRUPT;
             break;
         }
@@ -68,7 +68,7 @@ int journal__lmdb_store_list(journal_store *s, journal_list_fn fn, void *arg)
     }
     mdb_cursor_close(cur);
 out:
-    journal__read_end(ls, txn);
+    journal__lmdb_read_end(ls, txn);
     if (fn_rc != 0)
         return fn_rc; /* the callback's own code, not to be translated */
     return rc == MDB_NOTFOUND ? 0 : journal__from_mdb(rc);
@@ -125,9 +125,9 @@ int journal__lmdb_store_copy(journal_store *s, const char *dest, unsigned flags)
         rc = -ENOMEM;
         goto out;
     }
-    journal__gate_enter(ls);
+    journal__lmdb_gate_enter(ls);
     rc = mdb_env_copy2(ls->env, dest, (flags & JOURNAL_COPY_COMPACT) ? MDB_CP_COMPACT : 0);
-    journal__gate_leave(ls);
+    journal__lmdb_gate_leave(ls);
     /* LMDB writes the copy without syncing it: a backup must be durable
      * when the call returns. */
     if (rc == 0)
@@ -163,13 +163,13 @@ int journal__lmdb_store_stat(journal_store *s, journal_stat *st)
     struct stat fst;
     struct lmdb_view view;
     MDB_txn *txn;
-    int rc = journal__read_begin_view(ls, &txn, &view);
+    int rc = journal__lmdb_read_begin_view(ls, &txn, &view);
 
     if (rc != 0)
         return rc;
     /* mdb_stat() reads the records of the databases in the main one; the
      * format record is in the meta one. */
-    if (view.fd >= 0 && (rc = journal__lmdb_verify(&view, JOURNAL__DB_META, NULL, 0, NULL, 0)) != 0)
+    if (view.fd >= 0 && (rc = journal__lmdb_verify(&view, JOURNAL__LMDB_DB_META, NULL, 0, NULL, 0)) != 0)
         goto out;
     mdb_env_info(ls->env, &info);
     st->page_size = ls->psize;
@@ -188,6 +188,6 @@ int journal__lmdb_store_stat(journal_store *s, journal_stat *st)
     st->records = ms.ms_entries;
     mdb_reader_list(ls->env, count_reader, &st->readers_used);
 out:
-    journal__read_end(ls, txn);
+    journal__lmdb_read_end(ls, txn);
     return journal__from_mdb(rc);
 }

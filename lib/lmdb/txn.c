@@ -42,7 +42,7 @@ static _Thread_local struct lmdb_tnode *tnode_last;
 static void **forked_objects;
 static size_t nforked;
 
-void journal__keep_forked(void *p)
+void journal__lmdb_keep_forked(void *p)
 {
     void **n = realloc(forked_objects, (nforked + 1) * sizeof *n);
     if (n) {
@@ -70,7 +70,7 @@ static void tcache_free(void *p)
             tnode_unlink(n);
             for (unsigned i = 0; i < n->ntxn; i++) {
                 if (journal__forked(&ls->base))
-                    journal__keep_forked(n->txn[i]);
+                    journal__lmdb_keep_forked(n->txn[i]);
                 else
                     mdb_txn_abort(n->txn[i]);
             }
@@ -162,7 +162,7 @@ void journal__lmdb_txn_cache_release(struct lmdb_store *ls, int forked)
         next = n->snext;
         for (unsigned i = 0; i < n->ntxn; i++) {
             if (forked)
-                journal__keep_forked(n->txn[i]);
+                journal__lmdb_keep_forked(n->txn[i]);
             else
                 mdb_txn_abort(n->txn[i]);
         }
@@ -178,7 +178,7 @@ int journal__lmdb_txn_begin_read(struct lmdb_store *ls, MDB_txn **txn)
     int rc = mdb_txn_begin(ls->env, NULL, MDB_RDONLY, txn);
     if (rc == MDB_READERS_FULL) {
         int dead = 0;
-        if (journal__steady_reader_check(ls, &dead) == 0 && dead > 0)
+        if (journal__lmdb_steady_reader_check(ls, &dead) == 0 && dead > 0)
             rc = mdb_txn_begin(ls->env, NULL, MDB_RDONLY, txn);
     }
     return rc;
@@ -193,7 +193,7 @@ int journal__lmdb_txn_begin_read(struct lmdb_store *ls, MDB_txn **txn)
  * id, take the transaction again. This narrows the window to a meta write
  * racing with the copy itself.
  */
-int journal__read_settle(struct lmdb_store *ls, MDB_txn *txn)
+int journal__lmdb_read_settle(struct lmdb_store *ls, MDB_txn *txn)
 {
     MDB_envinfo info;
     int rc = 0;
@@ -208,14 +208,14 @@ int journal__read_settle(struct lmdb_store *ls, MDB_txn *txn)
     return rc;
 }
 
-int journal__read_begin(struct lmdb_store *ls, MDB_txn **out)
+int journal__lmdb_read_begin(struct lmdb_store *ls, MDB_txn **out)
 {
     struct lmdb_tnode *n;
     MDB_txn *txn, *temp = NULL;
     int rc;
 
     for (;;) {
-        journal__gate_enter(ls);
+        journal__lmdb_gate_enter(ls);
         n = tnode_get(ls);
         if (!n) {
             rc = -ENOMEM;
@@ -232,7 +232,7 @@ int journal__read_begin(struct lmdb_store *ls, MDB_txn **out)
                 temp = txn; /* past the depth: a transaction of its own */
         }
         if (rc == 0)
-            rc = journal__read_settle(ls, txn);
+            rc = journal__lmdb_read_settle(ls, txn);
         if (rc != 0 && temp) {
             mdb_txn_abort(temp);
             temp = NULL;
@@ -244,16 +244,16 @@ int journal__read_begin(struct lmdb_store *ls, MDB_txn **out)
         }
         if (rc != MDB_MAP_RESIZED)
             break;
-        journal__gate_leave(ls);
-        rc = journal__adopt_map(ls);
+        journal__lmdb_gate_leave(ls);
+        rc = journal__lmdb_adopt_map(ls);
         if (rc != 0)
             return rc;
     }
-    journal__gate_leave(ls);
+    journal__lmdb_gate_leave(ls);
     return journal__from_mdb(rc);
 }
 
-void journal__read_end(struct lmdb_store *ls, MDB_txn *txn)
+void journal__lmdb_read_end(struct lmdb_store *ls, MDB_txn *txn)
 {
     struct lmdb_tnode *n = tnode_get(ls);
     /* tnode_get() finds the node that read_begin() used: it cannot fail
@@ -263,7 +263,7 @@ void journal__read_end(struct lmdb_store *ls, MDB_txn *txn)
     else
         mdb_txn_reset(txn);
     n->depth--;
-    journal__gate_leave(ls);
+    journal__lmdb_gate_leave(ls);
 }
 
 /* mdb_env_get_maxreaders(), not mdb_env_info(): the latter reads the meta
@@ -277,7 +277,7 @@ static unsigned pool_cap(struct lmdb_store *ls)
     return cap < 64 ? cap : 64;
 }
 
-int journal__txn_new_read(struct lmdb_store *ls, MDB_txn **txn)
+int journal__lmdb_txn_new_read(struct lmdb_store *ls, MDB_txn **txn)
 {
     MDB_txn *t = NULL;
     int rc;
@@ -288,7 +288,7 @@ int journal__txn_new_read(struct lmdb_store *ls, MDB_txn **txn)
     if (t) {
         rc = mdb_txn_renew(t);
         if (rc != 0)
-            journal__txn_pool_put(ls, t);
+            journal__lmdb_txn_pool_put(ls, t);
         else
             *txn = t;
         return rc;
@@ -296,7 +296,7 @@ int journal__txn_new_read(struct lmdb_store *ls, MDB_txn **txn)
     return journal__lmdb_txn_begin_read(ls, txn);
 }
 
-void journal__txn_pool_put(struct lmdb_store *ls, MDB_txn *txn)
+void journal__lmdb_txn_pool_put(struct lmdb_store *ls, MDB_txn *txn)
 {
     mdb_txn_reset(txn);
     pthread_mutex_lock(&ls->pool_mu);

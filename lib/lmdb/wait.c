@@ -42,7 +42,7 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-void journal__waiters_init(struct lmdb_store *ls)
+void journal__lmdb_waiters_init(struct lmdb_store *ls)
 {
     pthread_condattr_t attr;
     pthread_mutex_init(&ls->wait_mu, NULL);
@@ -52,7 +52,7 @@ void journal__waiters_init(struct lmdb_store *ls)
     pthread_condattr_destroy(&attr);
 }
 
-void journal__waiters_fini(struct lmdb_store *ls, int forked)
+void journal__lmdb_waiters_fini(struct lmdb_store *ls, int forked)
 {
     journal__notifier_close(ls->notifier);
     ls->notifier = NULL;
@@ -66,10 +66,10 @@ void journal__waiters_fini(struct lmdb_store *ls, int forked)
 static int visible_txnid(struct lmdb_store *ls, uint64_t *id)
 {
     MDB_txn *txn;
-    int rc = journal__read_begin(ls, &txn);
+    int rc = journal__lmdb_read_begin(ls, &txn);
     if (rc == 0) {
         *id = mdb_txn_id(txn);
-        journal__read_end(ls, txn);
+        journal__lmdb_read_end(ls, txn);
     }
     return rc;
 }

@@ -100,7 +100,7 @@ static int solo_body(MDB_txn *txn, void *arg)
 /* Writes a batch of queued appends; sets each one's rc. */
 static void run_batch(struct lmdb_store *ls, struct lmdb_append *batch)
 {
-    int rc = journal__write(ls, batch_body, batch);
+    int rc = journal__lmdb_write(ls, batch_body, batch);
     if (rc == 0)
         return;
     if (!batch->next) {
@@ -112,7 +112,7 @@ static void run_batch(struct lmdb_store *ls, struct lmdb_append *batch)
     for (struct lmdb_append *a = batch; a; a = a->next) {
         struct lmdb_append solo = *a;
         solo.next = NULL;
-        a->rc = journal__write(ls, solo_body, &solo);
+        a->rc = journal__lmdb_write(ls, solo_body, &solo);
     }
 }
 
@@ -217,7 +217,7 @@ int journal__lmdb_truncate(journal *j, journal_pos end, uint64_t *dropped)
     /* Each transaction removes the oldest chunk and advances begin, so
      * that whatever happens between them leaves a journal without gaps. */
     for (;;) {
-        rc = journal__write(ls_of(j), truncate_body, &t);
+        rc = journal__lmdb_write(ls_of(j), truncate_body, &t);
         if ((rc == JOURNAL_EFULL || rc == -E2BIG || rc == -ENOSPC) && t.chunk > 1) {
             /* Deleting needs free pages too: in a full map or file
              * system, or past LMDB's limit of one transaction, take
@@ -230,6 +230,6 @@ int journal__lmdb_truncate(journal *j, journal_pos end, uint64_t *dropped)
         *dropped += t.removed;
     }
     if (rc == 0)
-        journal__steady_truncated(ls_of(j));
+        journal__lmdb_steady_truncated(ls_of(j));
     return rc;
 }
