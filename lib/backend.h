@@ -48,7 +48,7 @@
  * files, nor shared memory, nor connections, which are the parent's.
  */
 struct journal__ops {
-    const char *name;
+    const char *name; /* as its struct journal__backend's; for debuggers */
     /* Release the backend's resources and free s; nothing is open on s. */
     void (*store_close)(journal_store *s);
     int (*store_sync)(journal_store *s);
