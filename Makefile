@@ -134,7 +134,7 @@ LIBS = $(LMDB_LIBS) -pthread $(DL_LIBS)
 # libpq's include path (PQ_CFLAGS).
 PG_LIB_SRC := lib/pg.c lib/pq_load.c
 # One lib/wait_*.c: the platform's notifier of journal_wait().
-LIB_ALL := $(filter-out lib/wait_%.c,$(sort $(wildcard lib/*.c))) lib/wait_$(WAIT).c
+LIB_ALL := $(filter-out lib/wait_%.c,$(sort $(wildcard lib/*.c lib/lmdb/*.c))) lib/wait_$(WAIT).c
 ifeq ($(PG),1)
 LIB_SRC := $(filter-out lib/pg_none.c,$(LIB_ALL))
 else
@@ -142,7 +142,7 @@ LIB_SRC := $(filter-out $(PG_LIB_SRC),$(LIB_ALL))
 endif
 LIB_OBJ := $(LIB_SRC:lib/%.c=$(B)/lib/%.o)
 LIB_PIC := $(LIB_SRC:lib/%.c=$(B)/lib/%.pic.o)
-LIB_HDR := include/journal.h $(wildcard lib/*.h)
+LIB_HDR := include/journal.h $(wildcard lib/*.h lib/*/*.h)
 
 # Every tools/NAME.c is a program build/bin/NAME; journal-bench also uses
 # SQLite (its comparison), LMDB directly (its floor) and libpq (its pgraw,
@@ -337,7 +337,7 @@ uninstall:
 	for m in $(notdir $(INSTALL_MAN)); do rm -f $(DESTDIR)$(MANDIR)/man1/$$m; done
 
 format:
-	clang-format -i include/*.h lib/*.[ch] tests/*.[ch] tools/*.c $(wildcard examples/*.c)
+	clang-format -i include/*.h lib/*.[ch] lib/*/*.[ch] tests/*.[ch] tools/*.c $(wildcard examples/*.c)
 
 clean:
 	rm -rf build

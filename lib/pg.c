@@ -212,7 +212,7 @@ static void pg_set_err(const journal_store *s, const char *what, const char *msg
         pg_err_msg[--n] = '\0';
 }
 
-const char *journal__pg_errmsg(const journal_store *s)
+static const char *pg_errmsg(const journal_store *s)
 {
     return s == pg_err_store ? pg_err_msg : "";
 }
@@ -780,12 +780,12 @@ static void pg_store_free(struct pg_store *st)
     free(st);
 }
 
-int journal__is_pg_url(const char *path)
+static int pg_is_url(const char *path)
 {
     return strncmp(path, "postgresql://", 13) == 0 || strncmp(path, "postgres://", 11) == 0;
 }
 
-int journal__pg_open(const char *url, const journal_options *opts, journal_store **out)
+static int pg_store_open(const char *url, const journal_options *opts, journal_store **out)
 {
     struct pg_store *st;
     struct pg_conn *c = NULL;
@@ -993,7 +993,7 @@ static int pg_deliver(const PGresult *r, int row, int col, journal_range_fn fn, 
  * (single-row mode) so that memory stays bounded. When fn stops early, the
  * rest is read and dropped if short, or the statement is cancelled.
  */
-static int pg_range(journal *j, journal_pos from, journal_range_fn fn, void *arg)
+static int pg_range(journal *j, journal_pos from, journal_range_fn fn, void *arg, uint64_t *delivered)
 {
     struct pg_store *st = pg_store_of(j->s);
     static const int fmts[2] = {1, 1};
@@ -1002,7 +1002,6 @@ static int pg_range(journal *j, journal_pos from, journal_range_fn fn, void *arg
     const char *vals[2] = {idb, fromb};
     int lens[2] = {8, 8};
     journal_pos pos = from, end = 0;
-    uint64_t delivered = 0;
     PGresult *r;
     int rc, done = 0, first = 1;
     if (from > INT64_MAX)
@@ -1050,7 +1049,7 @@ static int pg_range(journal *j, journal_pos from, journal_range_fn fn, void *arg
             PQclear(r);
             continue;
         }
-        if ((journal_pos)pg_get64(r, 0, 2) != from + delivered) {
+        if ((journal_pos)pg_get64(r, 0, 2) != from + *delivered) {
             rc = JOURNAL_ECORRUPT; /* a gap, or records out of order */
             pg_set_err(j->s, j->name, "records out of order or missing within the bounds");
             done = 1;
@@ -1059,7 +1058,7 @@ static int pg_range(journal *j, journal_pos from, journal_range_fn fn, void *arg
         }
         ret = pg_deliver(r, 0, 2, fn, arg, &pos);
         PQclear(r);
-        delivered++;
+        ++*delivered;
         if (ret != 0) {
             rc = ret < 0 ? ret : 0;
             done = 1;
@@ -1077,7 +1076,6 @@ static int pg_range(journal *j, journal_pos from, journal_range_fn fn, void *arg
         rc = JOURNAL_ECORRUPT;
         pg_set_err(j->s, "", "the journal's catalog row is missing");
     }
-    journal__count(&j->s->counters.range_records, delivered);
 out_release:
     pg_release(st, c);
     return rc;
@@ -1297,7 +1295,7 @@ static int pg_truncate_step(struct pg_store *st, struct pg_conn *c, int64_t id, 
     return rc;
 }
 
-static int pg_truncate(journal *j, journal_pos end)
+static int pg_truncate(journal *j, journal_pos end, uint64_t *dropped)
 {
     struct pg_store *st = pg_store_of(j->s);
     struct pg_conn *c;
@@ -1319,7 +1317,7 @@ static int pg_truncate(journal *j, journal_pos end)
         }
         nb = (int64_t)end < b + PG_TRUNCATE_STEP ? (int64_t)end : b + PG_TRUNCATE_STEP;
         if (nb > b)
-            journal__count(&j->s->counters.truncated, (uint64_t)(nb - b));
+            *dropped += (uint64_t)(nb - b);
         if (nb >= (int64_t)end)
             break;
     }
@@ -1577,7 +1575,7 @@ static int pg_snap_get(journal_snapshot *snap, journal_pos pos, const void **rec
 
 /* Inside the snapshot's transaction, in chunks: each query sees the same
  * snapshot, and nothing needs cancelling when fn stops. */
-static int pg_snap_range(journal_snapshot *snap, journal_pos from, journal_range_fn fn, void *arg)
+static int pg_snap_range(journal_snapshot *snap, journal_pos from, journal_range_fn fn, void *arg, uint64_t *delivered)
 {
     struct pg_snapshot *sn = (struct pg_snapshot *)snap;
     journal *j = snap->j;
@@ -1586,7 +1584,6 @@ static int pg_snap_range(journal_snapshot *snap, journal_pos from, journal_range
     const char *vals[4] = {idb, fromb, endb, limb};
     int lens[4] = {8, 8, 8, 8};
     journal_pos pos = from, next = from;
-    uint64_t delivered = 0;
     PGresult *r;
     int rc = 0, ret = 0;
     if (!sn->c)
@@ -1605,7 +1602,7 @@ static int pg_snap_range(journal_snapshot *snap, journal_pos from, journal_range
         n = PQntuples(r);
         for (int i = 0; i < n && ret == 0; i++) {
             ret = pg_deliver(r, i, 0, fn, arg, &pos);
-            delivered++;
+            ++*delivered;
         }
         PQclear(r);
         if (n == 0) {
@@ -1615,7 +1612,6 @@ static int pg_snap_range(journal_snapshot *snap, journal_pos from, journal_range
         }
         next = pos + 1;
     }
-    journal__count(&j->s->counters.range_records, delivered);
     return rc != 0 ? rc : ret < 0 ? ret : 0;
 }
 
@@ -1875,7 +1871,7 @@ static int pg_store_copy(journal_store *s, const char *dest, unsigned flags)
     char sql[512];
     int rc;
     (void)flags; /* nothing to compact: the copy holds only live rows */
-    if (!journal__is_pg_url(dest)) {
+    if (!pg_is_url(dest)) {
         pg_set_err(s, dest, "a PostgreSQL store copies to a postgresql:// URL only");
         return -ENOTSUP;
     }
@@ -1939,6 +1935,7 @@ static const struct journal__ops pg_ops = {
     .store_copy = pg_store_copy,
     .store_stat = pg_store_stat,
     .store_check = pg_store_check,
+    .errmsg = pg_errmsg,
     .open = pg_open,
     .close = pg_close,
     .bounds = pg_bounds,
@@ -1953,4 +1950,16 @@ static const struct journal__ops pg_ops = {
     .snap_range = pg_snap_range,
     .snap_renew = pg_snap_renew,
     .snap_end = pg_snap_end,
+};
+
+static const char *pg_open_errmsg(void)
+{
+    return pg_errmsg(NULL);
+}
+
+const struct journal__backend journal__pg_backend = {
+    .name = "postgresql",
+    .claims = pg_is_url,
+    .open = pg_store_open,
+    .open_errmsg = pg_open_errmsg,
 };

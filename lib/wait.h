@@ -1,7 +1,7 @@
 /*
  * wait.h - private: how journal_wait() of the LMDB backend learns that the
  * store's data file may have changed. Every commit of this library, in any
- * process, ends by touching the data file's times (lmdb_store.c,
+ * process, ends by touching the data file's times (lib/lmdb/map.c,
  * notify_commit()).
  *
  * One platform file implements this interface, chosen at build time (the
@@ -9,8 +9,8 @@
  *   wait_inotify.c  Linux: an inotify instance watching the file;
  *   wait_poll.c     anywhere else, or `make WAIT=poll`: no notification;
  *                   journal__notifier_open() fails with -ENOTSUP and
- *                   lmdb_wait.c polls the store's last transaction id.
- * lmdb_wait.c also polls when the notifier cannot be opened at run time
+ *                   lib/lmdb/wait.c polls the store's last transaction id.
+ * lib/lmdb/wait.c also polls when the notifier cannot be opened at run time
  * (Linux's limit on inotify instances per user), so journal_wait() never
  * fails for want of one.
  */

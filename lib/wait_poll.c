@@ -1,7 +1,7 @@
 /*
  * wait_poll.c - the notifier of wait.h where there is none (built with
  * `make WAIT=poll`, and the default off Linux): opening fails, and
- * journal_wait() polls the store instead (lmdb_wait.c).
+ * journal_wait() polls the store instead (lib/lmdb/wait.c).
  */
 #include <errno.h>
 #include <stddef.h>

@@ -1,5 +1,5 @@
 /*
- * lmdb_check.c - the LMDB backend reading its data file itself, for files
+ * check.c - the LMDB backend reading its data file itself, for files
  * that may be damaged: the meta pages checked before LMDB uses them at
  * open, the page checks of JOURNAL_VERIFY reads, and journal_store_check().
  *
@@ -29,7 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "lmdb_backend.h"
+#include "lmdb_int.h"
 
 #define PGNO_SZ sizeof(size_t)
 #define PAGEHDRSZ (PGNO_SZ + 8) /* mp_pgno, mp_pad, mp_flags, mp_lower, mp_upper */
@@ -262,7 +262,7 @@ int journal__lmdb_view(struct lmdb_store *ls, MDB_txn *txn, struct lmdb_view *v)
         v->main = m[i].db[1];
         return 0;
     }
-    return JOURNAL__STALE;
+    return JOURNAL__LMDB_STALE;
 }
 
 /*
@@ -283,7 +283,7 @@ static const char *find_map_base(struct lmdb_store *ls, MDB_txn *txn)
     size_t got;
 
     if (journal__lmdb_view(ls, txn, &v) != 0 || v.main.root == P_INVALID || v.main.depth != 1 ||
-        journal__lmdb_verify(&v, JOURNAL__DB_META, NULL, 0, NULL, 0) != 0)
+        journal__lmdb_verify(&v, JOURNAL__LMDB_DB_META, NULL, 0, NULL, 0) != 0)
         return NULL;
     if (read_at(v.fd, hdr, sizeof hdr, v.main.root * v.psize, &got) != 0 || got != sizeof hdr)
         return NULL;
@@ -327,22 +327,22 @@ void journal__lmdb_data_bounds(struct lmdb_store *ls, MDB_txn *txn, const char *
     *hi = base + used;
 }
 
-int journal__read_begin_view(struct lmdb_store *ls, MDB_txn **txn, struct lmdb_view *v)
+int journal__lmdb_read_begin_view(struct lmdb_store *ls, MDB_txn **txn, struct lmdb_view *v)
 {
     int rc;
     v->fd = -1;
     for (int tries = 0;; tries++) {
-        if ((rc = journal__read_begin(ls, txn)) != 0 || !(ls->base.flags & JOURNAL_VERIFY))
+        if ((rc = journal__lmdb_read_begin(ls, txn)) != 0 || !(ls->base.flags & JOURNAL_VERIFY))
             return rc;
         rc = journal__lmdb_view(ls, *txn, v);
-        if (rc != JOURNAL__STALE || tries == 1000) {
-            if (rc == JOURNAL__STALE)
+        if (rc != JOURNAL__LMDB_STALE || tries == 1000) {
+            if (rc == JOURNAL__LMDB_STALE)
                 rc = JOURNAL_EBUSY; /* writers commit faster than we can read two pages */
             if (rc != 0)
-                journal__read_end(ls, *txn);
+                journal__lmdb_read_end(ls, *txn);
             return rc;
         }
-        journal__read_end(ls, *txn);
+        journal__lmdb_read_end(ls, *txn);
     }
 }
 
@@ -1016,12 +1016,12 @@ int journal__lmdb_store_check(journal_store *s, journal_check_fn fn, void *arg)
     /* The transaction pins the pages of its state: no writer reuses them
      * while we read them with pread(). */
     for (int tries = 0;; tries++) {
-        if ((rc = journal__read_begin(ls, &txn)) != 0)
+        if ((rc = journal__lmdb_read_begin(ls, &txn)) != 0)
             return rc;
         rc = journal__lmdb_view(ls, txn, &v);
-        if (rc != JOURNAL__STALE || tries == 1000)
+        if (rc != JOURNAL__LMDB_STALE || tries == 1000)
             break;
-        journal__read_end(ls, txn);
+        journal__lmdb_read_end(ls, txn);
     }
     if (rc == JOURNAL_ECORRUPT || rc == JOURNAL_EVERSION) {
         struct meta m[2];
@@ -1040,7 +1040,7 @@ int journal__lmdb_store_check(journal_store *s, journal_check_fn fn, void *arg)
         rc = 0;
         goto out;
     }
-    if (rc == JOURNAL__STALE)
+    if (rc == JOURNAL__LMDB_STALE)
         rc = JOURNAL_EBUSY;
     if (rc != 0)
         goto out;
@@ -1064,7 +1064,7 @@ int journal__lmdb_store_check(journal_store *s, journal_check_fn fn, void *arg)
             problem(&c, e->id, "records [%llu, %llu) missing", (unsigned long long)e->next, (unsigned long long)e->end);
     }
 out:
-    journal__read_end(ls, txn);
+    journal__lmdb_read_end(ls, txn);
     for (size_t i = 0; i < c.n; i++)
         free(c.e[i].name);
     free(c.e);

@@ -1,15 +1,18 @@
 /*
- * lmdb_backend.h - private to the LMDB backend (lmdb_*.c): the structures
- * behind its handles. See README.md, "On-disk layout", for the files.
+ * lmdb_int.h - private to the LMDB backend (lib/lmdb/): the structures
+ * behind its handles, and the names its files share. Nothing outside
+ * lib/lmdb/ includes it: the rest of the library reaches the backend only
+ * through journal__lmdb_backend (backend.h). See README.md, "On-disk
+ * layout", for the files, and format.h for the layout of their contents.
  */
-#ifndef JOURNAL_LMDB_BACKEND_H
-#define JOURNAL_LMDB_BACKEND_H
+#ifndef JOURNAL_LMDB_INT_H
+#define JOURNAL_LMDB_INT_H
 
 #include <lmdb.h>
 #include <pthread.h>
 
-#include "internal.h"
-#include "lmdb/format.h"
+#include "../internal.h"
+#include "format.h"
 
 /* Reused read transactions per thread and store: calls nest (a range
  * callback may call get), at most this deep before falling back to a
@@ -28,7 +31,7 @@ struct lmdb_store {
     uint64_t max_map;                  /* 0: no limit */
     unsigned psize;                    /* LMDB page size */
     atomic_uint_fast64_t checked_pgno; /* last page in use at the last reader check */
-    /* Where LMDB mapped the file (lmdb_check.c): map_gen counts remaps,
+    /* Where LMDB mapped the file (check.c): map_gen counts remaps,
      * map_base is valid for remap base_gen - 1. */
     atomic_uint map_gen, base_gen;
     _Atomic(const char *) map_base;
@@ -48,11 +51,11 @@ struct lmdb_store {
     pthread_cond_t gate_cv;
 
     /* Per-thread read transactions of this store (guarded by the global
-     * cache mutex in lmdb_store.c). */
+     * cache mutex in txn.c). */
     struct lmdb_tnode *tnodes;
 
     /*
-     * Group commit. Appends of all threads queue here; one of them, the
+     * Group commit (write.c). Appends of all threads queue here; one of them, the
      * leader, takes the whole queue and writes it in one transaction with
      * one sync, while the next appends queue up behind it.
      */
@@ -67,7 +70,7 @@ struct lmdb_store {
     MDB_txn *pool[64];
     unsigned npool;
 
-    /* The waiters of journal_wait(), sharing one notifier (lmdb_wait.c).
+    /* The waiters of journal_wait(), sharing one notifier (wait.c).
      * The fields after wait_cv are the sleeper's, or under wait_mu. */
     pthread_mutex_t wait_mu;
     pthread_cond_t wait_cv; /* on CLOCK_MONOTONIC */
@@ -79,7 +82,7 @@ struct lmdb_store {
     uint64_t poll_txnid; /* polling: the last transaction seen */
     int64_t poll_ms;     /* polling: the next sleep */
 
-    /* Steady points (lmdb_steady.c). */
+    /* Steady points (steady.c). */
     struct lmdb_steady *steady;
 };
 
@@ -101,7 +104,7 @@ struct lmdb_journal {
     struct lmdb_bounds_cache seen;
 };
 
-/* A database record (LMDB's MDB_db), as lmdb_check.c reads it. */
+/* A database record (LMDB's MDB_db), as check.c reads it. */
 struct lmdb_db {
     uint32_t pad;
     unsigned flags, depth;
@@ -109,7 +112,7 @@ struct lmdb_db {
 };
 
 /* The state of a read transaction, from its meta page, for reading the
- * file with pread() (lmdb_check.c). */
+ * file with pread() (check.c). */
 struct lmdb_view {
     int fd;          /* LMDB's own descriptor of the data file */
     unsigned psize;  /* page size */
@@ -131,54 +134,100 @@ static inline struct lmdb_store *lmdb_store_of(journal_store *s)
     return (struct lmdb_store *)s;
 }
 
+static inline struct lmdb_journal *lj_of(journal *j)
+{
+    return (struct lmdb_journal *)j;
+}
+
+static inline struct lmdb_store *ls_of(journal *j)
+{
+    return lmdb_store_of(j->s);
+}
+
 /* Translates an LMDB code or a positive errno into a contract code;
- * contract codes pass through unchanged. */
+ * contract codes pass through unchanged (error.c). */
 int journal__from_mdb(int rc);
+
+/*
+ * Read transactions (txn.c).
+ */
 
 /* Keeps an object of the parent reachable in a child after fork(): the
  * child may not free it through LMDB, and it is not garbage. */
-void journal__keep_forked(void *p);
+void journal__lmdb_keep_forked(void *p);
 
-/* The gate, around every use of the map. */
-void journal__gate_enter(struct lmdb_store *ls);
-void journal__gate_leave(struct lmdb_store *ls);
-/* mdb_env_info() inside the gate, for a caller outside it. */
-void journal__env_info(struct lmdb_store *ls, MDB_envinfo *info);
+/* Sets up the per-thread cache of read transactions, once per process:
+ * 0 or -errno. */
+int journal__lmdb_txn_cache_init(void);
+/* Detaches every thread's transactions from a closing store (in a child
+ * after fork(), keeps them: they are the parent's). */
+void journal__lmdb_txn_cache_release(struct lmdb_store *ls, int forked);
+
+/* mdb_txn_begin() for reading, reclaiming the slots of dead processes
+ * once when every slot is taken. 0 or an LMDB code. */
+int journal__lmdb_txn_begin_read(struct lmdb_store *ls, MDB_txn **txn);
 
 /*
  * A read transaction for a short call: the calling thread's reused one,
- * renewed, inside the gate. Release it with journal__read_end(). On
+ * renewed, inside the gate. Release it with journal__lmdb_read_end(). On
  * failure nothing is held.
  */
-int journal__read_begin(struct lmdb_store *ls, MDB_txn **txn);
-void journal__read_end(struct lmdb_store *ls, MDB_txn *txn);
+int journal__lmdb_read_begin(struct lmdb_store *ls, MDB_txn **txn);
+void journal__lmdb_read_end(struct lmdb_store *ls, MDB_txn *txn);
 
 /* Takes a just (re)started read transaction again while LMDB may have given
- * it a state newer than its id (see lmdb_store.c). 0 or an LMDB code. */
-int journal__read_settle(struct lmdb_store *ls, MDB_txn *txn);
+ * it a state newer than its id (see txn.c). 0 or an LMDB code. */
+int journal__lmdb_read_settle(struct lmdb_store *ls, MDB_txn *txn);
 
 /* A read transaction of its own (for snapshots), outside the gate's
  * accounting, which the caller does. */
-int journal__txn_new_read(struct lmdb_store *ls, MDB_txn **txn);
-void journal__txn_pool_put(struct lmdb_store *ls, MDB_txn *txn);
+int journal__lmdb_txn_new_read(struct lmdb_store *ls, MDB_txn **txn);
+void journal__lmdb_txn_pool_put(struct lmdb_store *ls, MDB_txn *txn);
+
+/*
+ * The map (map.c).
+ */
+
+/* The gate, around every use of the map. */
+void journal__lmdb_gate_enter(struct lmdb_store *ls);
+void journal__lmdb_gate_leave(struct lmdb_store *ls);
+/* mdb_env_info() inside the gate, for a caller outside it. */
+void journal__lmdb_env_info(struct lmdb_store *ls, MDB_envinfo *info);
 
 /*
  * Runs body(txn, arg) in a write transaction and commits it, growing the
  * map and retrying when LMDB reports it full or resized. body returns 0 to
  * commit, or an LMDB or contract code to abort.
  */
-int journal__write(struct lmdb_store *ls, int (*body)(MDB_txn *txn, void *arg), void *arg);
+int journal__lmdb_write(struct lmdb_store *ls, int (*body)(MDB_txn *txn, void *arg), void *arg);
 
-/* Handles MDB_MAP_RESIZED seen outside journal__write(): adopts the size
+/* Handles MDB_MAP_RESIZED seen outside journal__lmdb_write(): adopts the size
  * another process gave the map. 0 or a contract code. */
-int journal__adopt_map(struct lmdb_store *ls);
-
-/* Reads the catalog entry of a journal. */
-int journal__catalog_get(struct lmdb_store *ls, MDB_txn *txn, const char *name, size_t namelen, uint64_t *id,
-                         uint64_t *begin, uint64_t *end);
+int journal__lmdb_adopt_map(struct lmdb_store *ls);
 
 /*
- * Steady points (lmdb_steady.c): commits without a sync that a machine
+ * The databases (catalog.c).
+ */
+
+/* Reads the catalog entry of a journal. 0, JOURNAL_ECORRUPT or an LMDB
+ * code (MDB_NOTFOUND: no such journal). */
+int journal__lmdb_catalog_get(struct lmdb_store *ls, MDB_txn *txn, const char *name, size_t namelen, uint64_t *id,
+                              uint64_t *begin, uint64_t *end);
+/* Reads the store's format version. 0, JOURNAL_ECORRUPT or an LMDB code. */
+int journal__lmdb_read_format(struct lmdb_store *ls, MDB_txn *txn, unsigned *version);
+/* Opens the databases, creating the store's structure in a new, empty
+ * environment. A store that exists is only read, so that opening one that
+ * is not ours, or not in our format, writes nothing. 0 or a contract code. */
+int journal__lmdb_open_dbs(struct lmdb_store *ls, int rdonly);
+
+/* Store-wide calls (storewide.c). */
+int journal__lmdb_store_sync(journal_store *s);
+int journal__lmdb_store_list(journal_store *s, journal_list_fn fn, void *arg);
+int journal__lmdb_store_copy(journal_store *s, const char *dest, unsigned flags);
+int journal__lmdb_store_stat(journal_store *s, journal_stat *st);
+
+/*
+ * Steady points (steady.c): commits without a sync that a machine
  * crash cannot corrupt. preopen runs before mdb_env_open() (it recovers
  * the data file after a machine restart and may add MDB_NOSYNC to
  * *env_flags), postopen after it, once the store is known good, and before anything is
@@ -189,48 +238,48 @@ int journal__catalog_get(struct lmdb_store *ls, MDB_txn *txn, const char *name, 
  * reader_check replaces mdb_reader_check(). close with `failed` after a
  * failed open.
  */
-int journal__steady_preopen(struct lmdb_store *ls, const char *dir, const journal_options *opts, unsigned mode,
-                            unsigned *env_flags);
-int journal__steady_postopen(struct lmdb_store *ls);
+int journal__lmdb_steady_preopen(struct lmdb_store *ls, const char *dir, const journal_options *opts, unsigned mode,
+                                 unsigned *env_flags);
+int journal__lmdb_steady_postopen(struct lmdb_store *ls);
 /* Before each commit: the handle's first steady point, when not taken. */
-int journal__steady_first(struct lmdb_store *ls);
+int journal__lmdb_steady_first(struct lmdb_store *ls);
 /* After a truncation: in a store with steady points at max_size, makes the
- * room it freed usable by the next commit (lmdb_store.c). */
-void journal__steady_truncated(struct lmdb_store *ls);
+ * room it freed usable by the next commit (map.c). */
+void journal__lmdb_steady_truncated(struct lmdb_store *ls);
 /* 1 when the store has steady points. */
-int journal__steady_on(struct lmdb_store *ls);
-int journal__steady_in_txn(struct lmdb_store *ls);
-int journal__steady_committed(struct lmdb_store *ls);
-int journal__steady_sync(struct lmdb_store *ls, int *done);
-int journal__steady_reader_check(struct lmdb_store *ls, int *dead);
+int journal__lmdb_steady_on(struct lmdb_store *ls);
+int journal__lmdb_steady_in_txn(struct lmdb_store *ls);
+int journal__lmdb_steady_committed(struct lmdb_store *ls);
+int journal__lmdb_steady_sync(struct lmdb_store *ls, int *done);
+int journal__lmdb_steady_reader_check(struct lmdb_store *ls, int *dead);
 /* 1 when a steady point was taken to release pinned pages (at max_size). */
-int journal__steady_relieve(struct lmdb_store *ls);
-void journal__steady_close(struct lmdb_store *ls, int forked, int failed);
+int journal__lmdb_steady_relieve(struct lmdb_store *ls);
+void journal__lmdb_steady_close(struct lmdb_store *ls, int forked, int failed);
 
 /*
- * Damaged files (lmdb_check.c).
+ * Damaged files (check.c).
  */
 
 /* Internal only: the meta page of a transaction was rewritten before we
  * read it; start a new transaction and try again. */
-#define JOURNAL__STALE (-29900)
+#define JOURNAL__LMDB_STALE (-29900)
 
 /* Checks both meta pages of a data file before LMDB uses them: 0 (also
  * for a missing or empty file), JOURNAL_ECORRUPT, JOURNAL_EVERSION, -errno. */
 int journal__lmdb_check_metas(const char *datafile);
 
-/* Reads the view of txn's state. 0, JOURNAL__STALE, JOURNAL_ECORRUPT,
+/* Reads the view of txn's state. 0, JOURNAL__LMDB_STALE, JOURNAL_ECORRUPT,
  * JOURNAL_EVERSION or -errno. */
 int journal__lmdb_view(struct lmdb_store *ls, MDB_txn *txn, struct lmdb_view *v);
 
-/* journal__read_begin(), and with JOURNAL_VERIFY the view of the
+/* journal__lmdb_read_begin(), and with JOURNAL_VERIFY the view of the
  * transaction (retried while stale). On failure nothing is held. */
-int journal__read_begin_view(struct lmdb_store *ls, MDB_txn **txn, struct lmdb_view *v);
+int journal__lmdb_read_begin_view(struct lmdb_store *ls, MDB_txn **txn, struct lmdb_view *v);
 
 /* Which named database journal__lmdb_verify() reads. */
-#define JOURNAL__DB_META 0
-#define JOURNAL__DB_CATALOG 1
-#define JOURNAL__DB_RECORDS 2
+#define JOURNAL__LMDB_DB_META 0
+#define JOURNAL__LMDB_DB_CATALOG 1
+#define JOURNAL__LMDB_DB_RECORDS 2
 
 /*
  * Checks every page that reading the keys [lo, hi] (NULL: unbounded) of
@@ -249,32 +298,65 @@ int journal__lmdb_store_check(journal_store *s, journal_check_fn fn, void *arg);
  * value outside is damage. */
 void journal__lmdb_data_bounds(struct lmdb_store *ls, MDB_txn *txn, const char **lo, const char **hi);
 
-static inline int journal__val_inside(const MDB_val *v, const char *lo, const char *hi)
+static inline int journal__lmdb_val_inside(const MDB_val *v, const char *lo, const char *hi)
 {
     uintptr_t p = (uintptr_t)v->mv_data;
     return p >= (uintptr_t)lo && p <= (uintptr_t)hi && v->mv_size <= (uintptr_t)hi - p;
 }
 
-/* Journal and snapshot operations (lmdb_journal.c). */
+/*
+ * Journals (journal.c), and what snapshots share of their reading.
+ */
 int journal__lmdb_jopen(journal_store *s, const char *name, size_t namelen, journal **out);
 void journal__lmdb_jclose(journal *j);
 int journal__lmdb_bounds(journal *j, journal_pos *begin, journal_pos *end);
 int journal__lmdb_get(journal *j, journal_pos pos, void **rec, size_t *len);
-int journal__lmdb_range(journal *j, journal_pos from, journal_range_fn fn, void *arg);
-int journal__lmdb_append(journal *j, journal_pos end, const journal_record *recs, size_t n);
-int journal__lmdb_truncate(journal *j, journal_pos end);
+int journal__lmdb_range(journal *j, journal_pos from, journal_range_fn fn, void *arg, uint64_t *delivered);
 
-/* journal_wait() (lmdb_wait.c), and its state in the store. */
+/* The journal's catalog entry in txn: 0, JOURNAL_ECORRUPT (also when it is
+ * missing: journals are never removed) or an LMDB code. */
+int journal__lmdb_catalog_of(journal *j, MDB_txn *txn, uint64_t *begin, uint64_t *end);
+/* Writes the journal's catalog entry. 0 or an LMDB code. */
+int journal__lmdb_catalog_put(journal *j, MDB_txn *txn, uint64_t begin, uint64_t end);
+/* With JOURNAL_VERIFY (v->fd >= 0): checks the pages that reading the
+ * journal's catalog entry follows; 0 without. */
+int journal__lmdb_verify_catalog(journal *j, const struct lmdb_view *v);
+/* With JOURNAL_VERIFY: checks the pages that reading the records [from,
+ * to] of the journal follows; 0 without. */
+int journal__lmdb_verify_records(journal *j, const struct lmdb_view *v, journal_pos from, journal_pos to);
+/* Records exist exactly at [begin, end) in every committed state, so one
+ * lookup of the key answers both "is pos in bounds" and "what is there".
+ * 0 or an LMDB code. */
+int journal__lmdb_get_record(journal *j, MDB_txn *txn, journal_pos pos, MDB_val *v);
+/*
+ * Delivers the records [from, end) of txn to fn, counting them in
+ * *delivered. The caller checked that from is inside [begin, end) of the
+ * same transaction, so the records are all there, consecutive. With
+ * JOURNAL_VERIFY, view is txn's. Values are checked to lie within [lo,
+ * hi), the pages in use. Returns a contract code, or fn's negative code
+ * unchanged.
+ */
+int journal__lmdb_range_txn(journal *j, MDB_txn *txn, const struct lmdb_view *view, const char *lo, const char *hi,
+                            journal_pos from, journal_pos end, journal_range_fn fn, void *arg, uint64_t *delivered);
+
+/* Writes (write.c). */
+int journal__lmdb_append(journal *j, journal_pos end, const journal_record *recs, size_t n);
+int journal__lmdb_truncate(journal *j, journal_pos end, uint64_t *dropped);
+
+/* journal_wait() (wait.c), and its state in the store. */
 int journal__lmdb_wait(journal *j, journal_pos pos, int timeout_ms);
-void journal__waiters_init(struct lmdb_store *ls);
+void journal__lmdb_waiters_init(struct lmdb_store *ls);
 /* Frees the notifier; in a child after fork(), leaves the parent's
  * mutex alone. */
-void journal__waiters_fini(struct lmdb_store *ls, int forked);
+void journal__lmdb_waiters_fini(struct lmdb_store *ls, int forked);
+
+/* Snapshots (snapshot.c). */
 int journal__lmdb_snap_begin(journal *j, journal_snapshot **out);
 int journal__lmdb_snap_bounds(journal_snapshot *snap, journal_pos *begin, journal_pos *end);
 int journal__lmdb_snap_get(journal_snapshot *snap, journal_pos pos, const void **rec, size_t *len);
-int journal__lmdb_snap_range(journal_snapshot *snap, journal_pos from, journal_range_fn fn, void *arg);
+int journal__lmdb_snap_range(journal_snapshot *snap, journal_pos from, journal_range_fn fn, void *arg,
+                             uint64_t *delivered);
 int journal__lmdb_snap_renew(journal_snapshot *snap);
 void journal__lmdb_snap_end(journal_snapshot *snap);
 
-#endif /* JOURNAL_LMDB_BACKEND_H */
+#endif /* JOURNAL_LMDB_INT_H */

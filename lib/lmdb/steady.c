@@ -1,5 +1,5 @@
 /*
- * lmdb_steady.c - steady points: commits without a sync that a machine
+ * steady.c - steady points: commits without a sync that a machine
  * crash cannot corrupt, on stock LMDB 0.9.
  *
  * A JOURNAL_NOSYNC store commits with MDB_NOSYNC: nothing is synced, so
@@ -56,7 +56,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "lmdb_backend.h"
+#include "lmdb_int.h"
 
 #define SLOT 512
 #define MAGIC "JSTEADY1"
@@ -84,7 +84,7 @@ struct lmdb_steady {
     MDB_txn *pin, *spare;
     int pinned;
     char boot[BOOT_LEN];
-    int opened;        /* journal__steady_postopen() done */
+    int opened;        /* journal__lmdb_steady_postopen() done */
     _Atomic int first; /* no steady point of this handle yet */
     unsigned interval_ms;
     uint64_t budget;
@@ -139,7 +139,7 @@ static void read_boot_id(char *out)
     if (n > 0 && out[n - 1] == '\n')
         out[n - 1] = '\0';
     if (n <= 0)
-        out[0] = '\0'; /* unknown: see journal__steady_preopen() */
+        out[0] = '\0'; /* unknown: see journal__lmdb_steady_preopen() */
 }
 
 /* The newest valid record of the side file: 0, 1 when there is none. */
@@ -243,9 +243,9 @@ out:
 static int pin_begin(struct lmdb_store *ls, MDB_txn **t)
 {
     int rc;
-    journal__gate_enter(ls);
+    journal__lmdb_gate_enter(ls);
     rc = *t ? mdb_txn_renew(*t) : mdb_txn_begin(ls->env, NULL, MDB_RDONLY, t);
-    journal__gate_leave(ls);
+    journal__lmdb_gate_leave(ls);
     return rc;
 }
 
@@ -267,10 +267,10 @@ static int take(struct lmdb_store *ls, int writer)
      * which another thread may be mapping again: inside the gate, which a
      * writer (the first point of an open) already holds. */
     if (!writer)
-        journal__gate_enter(ls);
+        journal__lmdb_gate_enter(ls);
     mdb_env_stat(ls->env, &es);
     if (!writer)
-        journal__gate_leave(ls);
+        journal__lmdb_gate_leave(ls);
     /* Read the record first: the state pinned next is at least as new. */
     if ((have = rec_read(st->fd, &cur)) < 0)
         return have;
@@ -312,10 +312,10 @@ static int take(struct lmdb_store *ls, int writer)
     {
         MDB_envinfo info;
         if (!writer)
-            journal__gate_enter(ls);
+            journal__lmdb_gate_enter(ls);
         mdb_env_info(ls->env, &info);
         if (!writer)
-            journal__gate_leave(ls);
+            journal__lmdb_gate_leave(ls);
         atomic_store(&st->pg_at, info.me_last_pgno);
     }
     if (st->pinned)
@@ -363,10 +363,10 @@ static int steady_point(struct lmdb_store *ls, int check, int writer, int adopt)
             return rc;
         }
         if (writer) {
-            journal__gate_enter(ls);
+            journal__lmdb_gate_enter(ls);
             rc = mdb_txn_begin(ls->env, NULL, 0, &w);
             if (rc != 0)
-                journal__gate_leave(ls);
+                journal__lmdb_gate_leave(ls);
         }
         if (rc == 0) {
             atomic_store(&st->dirty, 0);
@@ -377,7 +377,7 @@ static int steady_point(struct lmdb_store *ls, int check, int writer, int adopt)
         if (w) {
             mdb_txn_abort(w);
             w = NULL;
-            journal__gate_leave(ls);
+            journal__lmdb_gate_leave(ls);
         }
         unlock_side(st);
         pthread_mutex_unlock(&st->mu);
@@ -387,7 +387,7 @@ static int steady_point(struct lmdb_store *ls, int check, int writer, int adopt)
         }
         if (rc != MDB_MAP_RESIZED || !adopt)
             break;
-        if ((rc = journal__adopt_map(ls)) != 0)
+        if ((rc = journal__lmdb_adopt_map(ls)) != 0)
             break;
     }
     if (rc != 0)
@@ -409,7 +409,7 @@ static void *steady_thread(void *arg)
         t.tv_nsec += (long)(st->interval_ms % 1000) * 1000000;
         t.tv_sec += st->interval_ms / 1000 + t.tv_nsec / 1000000000;
         t.tv_nsec %= 1000000000;
-        /* Woken early by journal__steady_committed() for the budgets. */
+        /* Woken early by journal__lmdb_steady_committed() for the budgets. */
         while (!st->stop && pthread_cond_timedwait(&st->tcv, &st->tmu, &t) == 0)
             if (atomic_load(&st->dirty))
                 break;
@@ -446,8 +446,8 @@ static int open_side(struct lmdb_steady *st, int create, unsigned mode, const ch
     }
 }
 
-int journal__steady_preopen(struct lmdb_store *ls, const char *dir, const journal_options *opts, unsigned mode,
-                            unsigned *env_flags)
+int journal__lmdb_steady_preopen(struct lmdb_store *ls, const char *dir, const journal_options *opts, unsigned mode,
+                                 unsigned *env_flags)
 {
     int rdonly = !!(opts->flags & JOURNAL_RDONLY), nosync = !!(opts->flags & JOURNAL_NOSYNC);
     struct lmdb_steady *st = calloc(1, sizeof *st);
@@ -501,10 +501,10 @@ int journal__steady_preopen(struct lmdb_store *ls, const char *dir, const journa
         *env_flags |= MDB_NOSYNC;
         atomic_store(&st->mode, nosync ? STEADY_NOSYNC : STEADY_DURABLE);
     }
-    return 0; /* the flock is held until journal__steady_postopen() */
+    return 0; /* the flock is held until journal__lmdb_steady_postopen() */
 }
 
-int journal__steady_postopen(struct lmdb_store *ls)
+int journal__lmdb_steady_postopen(struct lmdb_store *ls)
 {
     struct lmdb_steady *st = ls->steady;
 
@@ -516,7 +516,7 @@ int journal__steady_postopen(struct lmdb_store *ls)
         return 0;
     /* This open may have been the first since every process died, which
      * reset the reader table and with it the pins: the handle takes a
-     * steady point before its first commit (journal__steady_first()). A
+     * steady point before its first commit (journal__lmdb_steady_first()). A
      * handle that only reads needs none. */
     atomic_store(&st->first, 1);
     if (atomic_load(&st->mode) == STEADY_NOSYNC) {
@@ -527,7 +527,7 @@ int journal__steady_postopen(struct lmdb_store *ls)
     return 0;
 }
 
-int journal__steady_first(struct lmdb_store *ls)
+int journal__lmdb_steady_first(struct lmdb_store *ls)
 {
     struct lmdb_steady *st = ls->steady;
     if (!atomic_load_explicit(&st->first, memory_order_acquire))
@@ -537,12 +537,12 @@ int journal__steady_first(struct lmdb_store *ls)
     return steady_point(ls, 1, 1, 1);
 }
 
-int journal__steady_on(struct lmdb_store *ls)
+int journal__lmdb_steady_on(struct lmdb_store *ls)
 {
     return atomic_load(&ls->steady->mode) != STEADY_OFF;
 }
 
-int journal__steady_in_txn(struct lmdb_store *ls)
+int journal__lmdb_steady_in_txn(struct lmdb_store *ls)
 {
     struct lmdb_steady *st = ls->steady;
     int rc;
@@ -574,7 +574,7 @@ static uint64_t page_budget(uint64_t pg)
     return pg / 8 > 64 ? pg / 8 : 64;
 }
 
-int journal__steady_committed(struct lmdb_store *ls)
+int journal__lmdb_steady_committed(struct lmdb_store *ls)
 {
     struct lmdb_steady *st = ls->steady;
     int mode = atomic_load_explicit(&st->mode, memory_order_relaxed);
@@ -589,7 +589,7 @@ int journal__steady_committed(struct lmdb_store *ls)
     /* Pages freed since the steady point cannot be reused until the next
      * one: the file grows meanwhile. Bound it: past the budget, wake the
      * steady thread; past twice, this commit waits for a steady point. */
-    journal__env_info(ls, &info);
+    journal__lmdb_env_info(ls, &info);
     pg = atomic_load_explicit(&st->pg_at, memory_order_relaxed);
     grown = info.me_last_pgno > pg ? info.me_last_pgno - pg : 0;
     if (grown > 2 * page_budget(pg))
@@ -602,18 +602,18 @@ int journal__steady_committed(struct lmdb_store *ls)
     return 0;
 }
 
-int journal__steady_relieve(struct lmdb_store *ls)
+int journal__lmdb_steady_relieve(struct lmdb_store *ls)
 {
     return atomic_load(&ls->steady->mode) != STEADY_OFF && steady_point(ls, 0, 0, 1) == 0;
 }
 
-int journal__steady_sync(struct lmdb_store *ls, int *done)
+int journal__lmdb_steady_sync(struct lmdb_store *ls, int *done)
 {
     *done = atomic_load(&ls->steady->mode) != STEADY_OFF;
     return *done ? steady_point(ls, 0, 0, 1) : 0;
 }
 
-int journal__steady_reader_check(struct lmdb_store *ls, int *dead)
+int journal__lmdb_steady_reader_check(struct lmdb_store *ls, int *dead)
 {
     struct lmdb_steady *st = ls->steady;
     MDB_txn *w;
@@ -638,18 +638,18 @@ int journal__steady_reader_check(struct lmdb_store *ls, int *dead)
     }
     /* Under the writer lock, so that a side file created by another
      * process, whose first steady point takes that lock, is seen. */
-    journal__gate_enter(ls);
+    journal__lmdb_gate_enter(ls);
     rc = mdb_txn_begin(ls->env, NULL, 0, &w);
     if (rc == 0) {
         if (access(st->path, F_OK) != 0)
             rc = mdb_reader_check(ls->env, dead);
         mdb_txn_abort(w);
     }
-    journal__gate_leave(ls);
+    journal__lmdb_gate_leave(ls);
     return rc;
 }
 
-void journal__steady_close(struct lmdb_store *ls, int forked, int failed)
+void journal__lmdb_steady_close(struct lmdb_store *ls, int forked, int failed)
 {
     struct lmdb_steady *st = ls->steady;
 
@@ -669,9 +669,9 @@ void journal__steady_close(struct lmdb_store *ls, int forked, int failed)
         steady_point(ls, 0, 0, 1);
     if (forked) {
         if (st->pin)
-            journal__keep_forked(st->pin);
+            journal__lmdb_keep_forked(st->pin);
         if (st->spare)
-            journal__keep_forked(st->spare);
+            journal__lmdb_keep_forked(st->spare);
     } else {
         if (st->pin)
             mdb_txn_abort(st->pin);

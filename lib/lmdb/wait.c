@@ -1,5 +1,5 @@
 /*
- * lmdb_wait.c - journal_wait() on LMDB stores: all the waiters of a store
+ * wait.c - journal_wait() on LMDB stores: all the waiters of a store
  * handle share one notifier (wait.h), so the system's limits on
  * notification instances count store handles, not waiting threads.
  *
@@ -23,8 +23,8 @@
 #include <errno.h>
 #include <time.h>
 
-#include "lmdb_backend.h"
-#include "wait.h"
+#include "lmdb_int.h"
+#include "../wait.h"
 
 /* After a change that brought no record, look again this much later: LMDB
  * writes the data file just before a commit becomes visible, and a writer
@@ -42,7 +42,7 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-void journal__waiters_init(struct lmdb_store *ls)
+void journal__lmdb_waiters_init(struct lmdb_store *ls)
 {
     pthread_condattr_t attr;
     pthread_mutex_init(&ls->wait_mu, NULL);
@@ -52,7 +52,7 @@ void journal__waiters_init(struct lmdb_store *ls)
     pthread_condattr_destroy(&attr);
 }
 
-void journal__waiters_fini(struct lmdb_store *ls, int forked)
+void journal__lmdb_waiters_fini(struct lmdb_store *ls, int forked)
 {
     journal__notifier_close(ls->notifier);
     ls->notifier = NULL;
@@ -66,10 +66,10 @@ void journal__waiters_fini(struct lmdb_store *ls, int forked)
 static int visible_txnid(struct lmdb_store *ls, uint64_t *id)
 {
     MDB_txn *txn;
-    int rc = journal__read_begin(ls, &txn);
+    int rc = journal__lmdb_read_begin(ls, &txn);
     if (rc == 0) {
         *id = mdb_txn_id(txn);
-        journal__read_end(ls, txn);
+        journal__lmdb_read_end(ls, txn);
     }
     return rc;
 }
