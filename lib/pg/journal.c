@@ -106,38 +106,26 @@ int journal__pg_bounds(journal *j, journal_pos *begin, journal_pos *end)
     return rc;
 }
 
-int journal__pg_get_on(struct pg_store *st, struct pg_conn *c, int64_t id, journal_pos pos, PGresult **out)
+int journal__pg_get_on(struct pg_store *st, struct pg_conn *c, int64_t id, journal_pos pos,
+                       void *(*alloc)(void *ctx, size_t n), void *ctx, void **rec, size_t *len)
 {
     char idb[8], posb[8];
     const char *vals[2] = {idb, posb};
     int lens[2] = {8, 8};
-    pg_put64(idb, id);
-    pg_put64(posb, (int64_t)pos);
-    return journal__pg_run(st, c, S_GET, vals, lens, out);
-}
-
-int journal__pg_get(journal *j, journal_pos pos, void **rec, size_t *len)
-{
-    struct pg_store *st = pg_store_of(j->s);
-    struct pg_conn *c;
     PGresult *r;
     size_t n;
     void *copy;
     int rc;
-    if (pos > INT64_MAX)
-        return JOURNAL_ENOTFOUND;
-    rc = journal__pg_acquire(st, &c);
-    if (rc != 0)
-        return rc;
-    rc = journal__pg_get_on(st, c, pg_id(j), pos, &r);
-    journal__pg_release(st, c);
+    pg_put64(idb, id);
+    pg_put64(posb, (int64_t)pos);
+    rc = journal__pg_run(st, c, S_GET, vals, lens, &r);
     if (rc != 0)
         return rc;
     if (PQntuples(r) == 0) {
         rc = JOURNAL_ENOTFOUND;
     } else {
         n = (size_t)PQgetlength(r, 0, 0);
-        copy = malloc(n ? n : 1);
+        copy = alloc(ctx, n);
         if (copy) {
             memcpy(copy, PQgetvalue(r, 0, 0), n);
             *rec = copy;
@@ -147,6 +135,27 @@ int journal__pg_get(journal *j, journal_pos pos, void **rec, size_t *len)
         }
     }
     PQclear(r);
+    return rc;
+}
+
+static void *pg_malloc(void *ctx, size_t n)
+{
+    (void)ctx;
+    return malloc(n ? n : 1);
+}
+
+int journal__pg_get(journal *j, journal_pos pos, void **rec, size_t *len)
+{
+    struct pg_store *st = pg_store_of(j->s);
+    struct pg_conn *c;
+    int rc;
+    if (pos > INT64_MAX)
+        return JOURNAL_ENOTFOUND;
+    rc = journal__pg_acquire(st, &c);
+    if (rc != 0)
+        return rc;
+    rc = journal__pg_get_on(st, c, pg_id(j), pos, pg_malloc, NULL, rec, len);
+    journal__pg_release(st, c);
     return rc;
 }
 

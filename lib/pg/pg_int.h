@@ -188,8 +188,10 @@ int journal__pg_create_tables(journal_store *s, PGconn *pg, const char *schema, 
 int journal__pg_bounds_row(journal_store *s, const char *what, const PGresult *r, journal_pos *begin, journal_pos *end);
 /* Reads journal id's bounds on connection c. */
 int journal__pg_bounds_on(struct pg_store *st, struct pg_conn *c, int64_t id, journal_pos *begin, journal_pos *end);
-/* Runs S_GET for record pos of journal id. */
-int journal__pg_get_on(struct pg_store *st, struct pg_conn *c, int64_t id, journal_pos pos, PGresult **out);
+/* Reads record pos of journal id on connection c into memory from
+ * alloc(ctx, its length); JOURNAL_ENOTFOUND when there is none. */
+int journal__pg_get_on(struct pg_store *st, struct pg_conn *c, int64_t id, journal_pos pos,
+                       void *(*alloc)(void *ctx, size_t n), void *ctx, void **rec, size_t *len);
 /* Calls fn for row `row` of r (columns: pos, data from `col`). */
 int journal__pg_deliver(const PGresult *r, int row, int col, journal_range_fn fn, void *arg, journal_pos *pos);
 

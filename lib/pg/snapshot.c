@@ -52,9 +52,10 @@ static void pg_snap_clear(struct pg_snapshot *sn, int keep)
     sn->arena = kept;
 }
 
-/* n bytes of the arena, valid until pg_snap_clear(). */
-static void *pg_snap_alloc(struct pg_snapshot *sn, size_t n)
+/* n bytes of the arena of snapshot ctx, valid until pg_snap_clear(). */
+static void *pg_snap_alloc(void *ctx, size_t n)
 {
+    struct pg_snapshot *sn = ctx;
     struct pg_block *b = sn->arena;
     size_t need = (n + 7) & ~(size_t)7;
     if (!b || b->size - b->used < need) {
@@ -137,32 +138,19 @@ int journal__pg_snap_get(journal_snapshot *snap, journal_pos pos, const void **r
 {
     struct pg_snapshot *sn = (struct pg_snapshot *)snap;
     journal *j = snap->j;
-    PGresult *r;
     void *copy;
-    size_t n;
     int rc;
     if (!sn->c)
         return -EINVAL;
     if (pos < sn->begin || pos >= sn->end)
         return JOURNAL_ENOTFOUND;
-    rc = journal__pg_get_on(pg_store_of(j->s), sn->c, pg_id(j), pos, &r);
-    if (rc != 0)
-        return rc;
-    if (PQntuples(r) != 1) {
-        PQclear(r);
+    rc = journal__pg_get_on(pg_store_of(j->s), sn->c, pg_id(j), pos, pg_snap_alloc, sn, &copy, len);
+    if (rc == JOURNAL_ENOTFOUND) {
+        rc = JOURNAL_ECORRUPT; /* within the snapshot's bounds */
         journal__pg_set_err(j->s, j->name, "a record is missing within the bounds");
-        return JOURNAL_ECORRUPT;
     }
-    n = (size_t)PQgetlength(r, 0, 0);
-    copy = pg_snap_alloc(sn, n);
-    if (copy) {
-        memcpy(copy, PQgetvalue(r, 0, 0), n);
+    if (rc == 0)
         *rec = copy;
-        *len = n;
-    } else {
-        rc = -ENOMEM;
-    }
-    PQclear(r);
     return rc;
 }
 
