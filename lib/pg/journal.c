@@ -204,8 +204,8 @@ int journal__pg_range(journal *j, journal_pos from, journal_range_fn fn, void *a
             continue;
         }
         if (first) {
-            journal_pos b;
-            journal__pg_bounds_row(j->s, "", r, &b, &end); /* a single row: cannot fail */
+            journal_pos b = (journal_pos)pg_get64(r, 0, 0);
+            end = (journal_pos)pg_get64(r, 0, 1);
             first = 0;
             if (from < b || from >= end) {
                 rc = JOURNAL_ENOTFOUND;
