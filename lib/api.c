@@ -1,65 +1,26 @@
 /*
  * api.c - the public functions: each checks its arguments and the fork
- * state once, then calls the store's backend (struct journal__ops). Handle
- * lifetimes (the reference counts of internal.h) are kept here, so that no
- * backend frees a handle a caller further up the stack still uses.
+ * state once, then calls the store's backend (struct journal__ops, found
+ * for an open in the table of backends.c). Handle lifetimes (the reference
+ * counts of handle.h) and the counters are kept here, so that no backend
+ * frees a handle a caller further up the stack still uses, and every
+ * backend is counted alike.
  */
 #include <errno.h>
-#include <pthread.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
 
-atomic_uint journal__fork_gen;
+/* The backend of this thread's last failed open that left a message, for
+ * journal_store_errmsg(NULL): an open of another backend that has no
+ * messages (LMDB) does not hide it. */
+static _Thread_local const struct journal__backend *last_failed;
 
-static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
-
-static void on_fork_child(void)
+static void count(atomic_uint_fast64_t *c, uint64_t n)
 {
-    atomic_fetch_add_explicit(&journal__fork_gen, 1, memory_order_relaxed);
-}
-
-static void register_fork(void)
-{
-    pthread_atfork(NULL, NULL, on_fork_child);
-}
-
-/* Registers the fork handler once, before the first store exists. */
-static void fork_init(void)
-{
-    pthread_once(&fork_once, register_fork);
-}
-
-int journal__store_init(journal_store *s, const struct journal__ops *ops, const char *path, unsigned flags)
-{
-    s->ops = ops;
-    s->flags = flags;
-    s->fork_gen = atomic_load_explicit(&journal__fork_gen, memory_order_relaxed);
-    atomic_init(&s->refs, 1);
-    s->path = strdup(path);
-    return s->path ? 0 : -ENOMEM;
-}
-
-void journal__store_fini(journal_store *s)
-{
-    free(s->path);
-}
-
-int journal__journal_alloc(journal_store *s, const char *name, size_t namelen, size_t size, journal **out)
-{
-    journal *j = malloc(size + namelen + 1);
-    if (!j)
-        return -ENOMEM;
-    memset(j, 0, size);
-    j->s = s;
-    atomic_init(&j->refs, 1);
-    j->namelen = namelen;
-    j->name = (char *)j + size;
-    memcpy(j->name, name, namelen + 1);
-    *out = j;
-    return 0;
+    atomic_fetch_add_explicit(c, n, memory_order_relaxed);
 }
 
 /* ------------------------------------------------------------------ */
@@ -133,6 +94,7 @@ static void struct_out(void *dst, size_t size, const void *src, size_t src_size)
 
 int journal_store_open_sized(const char *path, const journal_options *user_opts, size_t opts_size, journal_store **out)
 {
+    const struct journal__backend *b;
     journal_options o;
     const journal_options *opts = &o;
     int rc;
@@ -148,10 +110,11 @@ int journal_store_open_sized(const char *path, const journal_options *user_opts,
     /* A size is valid or not whatever the backend. */
     if (opts->max_size && opts->max_size < JOURNAL__MIN_SIZE)
         return -EINVAL;
-    fork_init();
-    if (journal__is_pg_url(path))
-        return journal__pg_open(path, opts, out);
-    return journal__lmdb_open(path, opts, out);
+    b = journal__backend_for(path);
+    rc = b->open(path, opts, out);
+    if (rc != 0 && *b->open_errmsg())
+        last_failed = b;
+    return rc;
 }
 
 int journal_store_close(journal_store *s)
@@ -241,10 +204,9 @@ int journal_store_check(journal_store *s, journal_check_fn fn, void *arg)
 
 const char *journal_store_errmsg(const journal_store *s)
 {
-    /* Only the PostgreSQL backend has messages beyond its codes. */
-    if (s && strcmp(s->ops->name, "lmdb") == 0)
-        return "";
-    return journal__pg_errmsg(s);
+    if (s)
+        return s->ops->errmsg(s);
+    return last_failed ? last_failed->open_errmsg() : "";
 }
 
 const char *journal_store_path(const journal_store *s)
@@ -350,19 +312,21 @@ int journal_get(journal *j, journal_pos pos, void **rec, size_t *len)
         return -EINVAL;
     rc = j->s->ops->get(j, pos, rec, len);
     if (rc == 0)
-        journal__count(&j->s->counters.gets, 1);
+        count(&j->s->counters.gets, 1);
     return rc;
 }
 
 int journal_range(journal *j, journal_pos from, journal_range_fn fn, void *arg)
 {
+    uint64_t delivered = 0;
     int rc;
     CHECK_JOURNAL(j);
     if (!fn)
         return -EINVAL;
     /* fn may close j: the handle lives until the range is over. */
     journal_ref(j);
-    rc = j->s->ops->range(j, from, fn, arg);
+    rc = j->s->ops->range(j, from, fn, arg, &delivered);
+    count(&j->s->counters.range_records, delivered);
     journal_unref(j);
     return rc;
 }
@@ -388,10 +352,10 @@ static int append_records(journal *j, journal_pos end, const journal_record *rec
     CHECK_WRITABLE(s);
     rc = s->ops->append(j, end, recs, n);
     if (rc == 0) {
-        journal__count(&s->counters.appends, n);
-        journal__count(&s->counters.bytes_appended, bytes);
+        count(&s->counters.appends, n);
+        count(&s->counters.bytes_appended, bytes);
     } else if (rc == JOURNAL_ECONFLICT) {
-        journal__count(&s->counters.conflicts, 1);
+        count(&s->counters.conflicts, 1);
     }
     return rc;
 }
@@ -411,9 +375,13 @@ int journal_append_batch(journal *j, journal_pos end, const journal_record *recs
 
 int journal_truncate(journal *j, journal_pos end)
 {
+    uint64_t dropped = 0;
+    int rc;
     CHECK_JOURNAL(j);
     CHECK_WRITABLE(j->s);
-    return j->s->ops->truncate(j, end);
+    rc = j->s->ops->truncate(j, end, &dropped);
+    count(&j->s->counters.truncated, dropped);
+    return rc;
 }
 
 int journal_wait(journal *j, journal_pos pos, int timeout_ms)
@@ -490,19 +458,21 @@ int journal_snapshot_get(journal_snapshot *snap, journal_pos pos, const void **r
         return -EINVAL;
     rc = snap->j->s->ops->snap_get(snap, pos, rec, len);
     if (rc == 0)
-        journal__count(&snap->j->s->counters.gets, 1);
+        count(&snap->j->s->counters.gets, 1);
     return rc;
 }
 
 int journal_snapshot_range(journal_snapshot *snap, journal_pos from, journal_range_fn fn, void *arg)
 {
+    uint64_t delivered = 0;
     int rc;
     CHECK_SNAPSHOT(snap);
     if (!fn)
         return -EINVAL;
     /* fn may end the snapshot: that waits until the range is over. */
     snap->busy++;
-    rc = snap->j->s->ops->snap_range(snap, from, fn, arg);
+    rc = snap->j->s->ops->snap_range(snap, from, fn, arg, &delivered);
+    count(&snap->j->s->counters.range_records, delivered);
     if (--snap->busy == 0 && snap->ended)
         snapshot_free(snap);
     return rc;

@@ -260,9 +260,9 @@ int journal__lmdb_jopen(journal_store *s, const char *name, size_t namelen, jour
 void journal__lmdb_jclose(journal *j);
 int journal__lmdb_bounds(journal *j, journal_pos *begin, journal_pos *end);
 int journal__lmdb_get(journal *j, journal_pos pos, void **rec, size_t *len);
-int journal__lmdb_range(journal *j, journal_pos from, journal_range_fn fn, void *arg);
+int journal__lmdb_range(journal *j, journal_pos from, journal_range_fn fn, void *arg, uint64_t *delivered);
 int journal__lmdb_append(journal *j, journal_pos end, const journal_record *recs, size_t n);
-int journal__lmdb_truncate(journal *j, journal_pos end);
+int journal__lmdb_truncate(journal *j, journal_pos end, uint64_t *dropped);
 
 /* journal_wait() (lmdb_wait.c), and its state in the store. */
 int journal__lmdb_wait(journal *j, journal_pos pos, int timeout_ms);
@@ -273,7 +273,8 @@ void journal__waiters_fini(struct lmdb_store *ls, int forked);
 int journal__lmdb_snap_begin(journal *j, journal_snapshot **out);
 int journal__lmdb_snap_bounds(journal_snapshot *snap, journal_pos *begin, journal_pos *end);
 int journal__lmdb_snap_get(journal_snapshot *snap, journal_pos pos, const void **rec, size_t *len);
-int journal__lmdb_snap_range(journal_snapshot *snap, journal_pos from, journal_range_fn fn, void *arg);
+int journal__lmdb_snap_range(journal_snapshot *snap, journal_pos from, journal_range_fn fn, void *arg,
+                             uint64_t *delivered);
 int journal__lmdb_snap_renew(journal_snapshot *snap);
 void journal__lmdb_snap_end(journal_snapshot *snap);
 

@@ -284,12 +284,12 @@ static inline int key_is(const MDB_val *k, uint64_t id_be, uint64_t pos)
  * code, or fn's negative code unchanged.
  */
 static int range_txn(journal *j, MDB_txn *txn, const struct lmdb_view *view, const char *lo, const char *hi,
-                     journal_pos from, journal_pos end, journal_range_fn fn, void *arg)
+                     journal_pos from, journal_pos end, journal_range_fn fn, void *arg, uint64_t *delivered)
 {
     unsigned char key[JOURNAL__RECORD_KEY_SIZE];
     MDB_val k = {sizeof key, key}, v;
     MDB_cursor *cur;
-    uint64_t id = lj_of(j)->id, id_be = journal__be64_swap(id), delivered = 0;
+    uint64_t id = lj_of(j)->id, id_be = journal__be64_swap(id);
     journal_pos verified = from; /* records below this were verified */
     int fn_rc = 0, rc;
 
@@ -316,7 +316,7 @@ static int range_txn(journal *j, MDB_txn *txn, const struct lmdb_view *view, con
             rc = JOURNAL_ECORRUPT;
             break;
         }
-        delivered++;
+        ++*delivered;
         rc = fn(arg, pos, v.mv_data, v.mv_size);
         if (rc != 0) {
             fn_rc = rc < 0 ? rc : 0;
@@ -328,14 +328,13 @@ static int range_txn(journal *j, MDB_txn *txn, const struct lmdb_view *view, con
         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
     }
     mdb_cursor_close(cur);
-    journal__count(&j->s->counters.range_records, delivered);
     if (fn_rc != 0)
         return fn_rc; /* the callback's own code, not to be translated */
     /* A record missing inside the bounds is damage, not "not found". */
     return rc == MDB_NOTFOUND ? JOURNAL_ECORRUPT : journal__from_mdb(rc);
 }
 
-int journal__lmdb_range(journal *j, journal_pos from, journal_range_fn fn, void *arg)
+int journal__lmdb_range(journal *j, journal_pos from, journal_range_fn fn, void *arg, uint64_t *delivered)
 {
     struct lmdb_view view;
     const char *lo, *hi;
@@ -352,7 +351,7 @@ int journal__lmdb_range(journal *j, journal_pos from, journal_range_fn fn, void 
         rc = JOURNAL_ENOTFOUND;
     if (rc == 0) {
         journal__lmdb_data_bounds(ls_of(j), txn, &lo, &hi);
-        rc = range_txn(j, txn, &view, lo, hi, from, end, fn, arg);
+        rc = range_txn(j, txn, &view, lo, hi, from, end, fn, arg, delivered);
     }
     journal__read_end(ls_of(j), txn);
     return rc;
@@ -552,7 +551,7 @@ static int truncate_body(MDB_txn *txn, void *arg)
     return catalog_put(t->j, txn, stop, end);
 }
 
-int journal__lmdb_truncate(journal *j, journal_pos end)
+int journal__lmdb_truncate(journal *j, journal_pos end, uint64_t *dropped)
 {
     struct truncate_ctx t = {j, end, TRUNCATE_CHUNK, 0};
     int rc;
@@ -570,7 +569,7 @@ int journal__lmdb_truncate(journal *j, journal_pos end)
         }
         if (rc != 0 || t.removed == 0)
             break;
-        journal__count(&j->s->counters.truncated, t.removed);
+        *dropped += t.removed;
     }
     if (rc == 0)
         journal__steady_truncated(ls_of(j));
@@ -683,14 +682,15 @@ int journal__lmdb_snap_get(journal_snapshot *snap, journal_pos pos, const void *
     return 0;
 }
 
-int journal__lmdb_snap_range(journal_snapshot *snap, journal_pos from, journal_range_fn fn, void *arg)
+int journal__lmdb_snap_range(journal_snapshot *snap, journal_pos from, journal_range_fn fn, void *arg,
+                             uint64_t *delivered)
 {
     struct lmdb_snapshot *s = snap_of(snap);
     if (!s->txn)
         return -EINVAL;
     if (from < s->begin || from >= s->end)
         return JOURNAL_ENOTFOUND;
-    return range_txn(snap->j, s->txn, &s->view, s->data_lo, s->data_hi, from, s->end, fn, arg);
+    return range_txn(snap->j, s->txn, &s->view, s->data_lo, s->data_hi, from, s->end, fn, arg, delivered);
 }
 
 int journal__lmdb_snap_renew(journal_snapshot *snap)

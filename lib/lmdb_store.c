@@ -780,7 +780,7 @@ static uint64_t round_up(uint64_t v, uint64_t to)
     return (v + to - 1) / to * to;
 }
 
-int journal__lmdb_open(const char *path, const journal_options *opts, journal_store **out)
+static int lmdb_open(const char *path, const journal_options *opts, journal_store **out)
 {
     int rdonly = !!(opts->flags & JOURNAL_RDONLY);
     unsigned mode = opts->mode ? opts->mode : 0644;
@@ -1073,6 +1073,24 @@ out:
     return journal__from_mdb(rc);
 }
 
+/* LMDB's failures have no message beyond their codes. */
+static const char *lmdb_errmsg(const journal_store *s)
+{
+    (void)s;
+    return "";
+}
+
+static const char *lmdb_open_errmsg(void)
+{
+    return "";
+}
+
+static int lmdb_claims(const char *path)
+{
+    (void)path;
+    return 1; /* a directory: whatever no other backend claimed */
+}
+
 static const struct journal__ops lmdb_ops = {
     .name = "lmdb",
     .store_close = lmdb_store_close,
@@ -1081,6 +1099,7 @@ static const struct journal__ops lmdb_ops = {
     .store_copy = lmdb_store_copy,
     .store_stat = lmdb_store_stat,
     .store_check = journal__lmdb_store_check,
+    .errmsg = lmdb_errmsg,
     .open = journal__lmdb_jopen,
     .close = journal__lmdb_jclose,
     .bounds = journal__lmdb_bounds,
@@ -1095,4 +1114,11 @@ static const struct journal__ops lmdb_ops = {
     .snap_range = journal__lmdb_snap_range,
     .snap_renew = journal__lmdb_snap_renew,
     .snap_end = journal__lmdb_snap_end,
+};
+
+const struct journal__backend journal__lmdb_backend = {
+    .name = "lmdb",
+    .claims = lmdb_claims,
+    .open = lmdb_open,
+    .open_errmsg = lmdb_open_errmsg,
 };

@@ -12,6 +12,7 @@
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -82,3 +83,26 @@ Test(libpq, a_build_without_the_backend_fails_postgresql_opens_with_eprotonosupp
 }
 
 #endif
+
+/* journal_store_errmsg(NULL) is the message of the thread's last failed
+ * open of a PostgreSQL URL: LMDB opens since, failed or not, leave it. */
+Test(libpq, the_message_of_a_failed_postgresql_open_outlives_later_lmdb_opens)
+{
+    const char *file = tu_path("a-file");
+    journal_store *s;
+    FILE *f;
+    char *msg;
+#if JOURNAL_TEST_PG
+    cr_assert_eq(setenv("JOURNAL_TEST_LIBPQ", "libjournal-test-no-such-libpq.so.5", 1), 0);
+#endif
+    msg = strdup(open_fails());
+    cr_assert_not_null(msg);
+    lmdb_still_works();
+    cr_assert_str_eq(journal_store_errmsg(NULL), msg);
+    f = fopen(file, "w");
+    cr_assert_not_null(f);
+    fclose(f);
+    cr_assert_eq(journal_store_open(file, NULL, &s), -ENOTDIR);
+    cr_assert_str_eq(journal_store_errmsg(NULL), msg);
+    free(msg);
+}

@@ -813,6 +813,61 @@ Test(store, counters_count_exactly_what_this_handle_did)
     cr_assert_eq(journal_store_close(s), 0);
 }
 
+/* Counts its calls in *arg, and returns arg[1] at the arg[2]-th. */
+static int stop_at(void *arg, journal_pos pos, const void *rec, size_t len)
+{
+    long *a = arg;
+    (void)pos;
+    (void)rec;
+    (void)len;
+    return ++a[0] == a[2] ? (int)a[1] : 0;
+}
+
+/* The front end counts what the backend reports: records delivered before
+ * a callback's stop or error, nothing for a failed call, and every
+ * transaction of a truncation longer than one. */
+Test(store, counters_count_ranges_cut_short_and_truncations_in_many_steps)
+{
+    journal_store *s = tu_open_store(tu_store(), 0);
+    journal *j = tu_open_journal(s, "j");
+    enum { N = 20000 };
+    journal_record *recs = calloc(N, sizeof *recs);
+    journal_counters want = {0};
+    journal_snapshot *snap;
+    long stop[3] = {0, 1, 3}, fail[3] = {0, -EIO, 2};
+
+    cr_assert_not_null(recs);
+    for (size_t i = 0; i < N; i++)
+        recs[i] = (journal_record){"r", 1};
+    cr_assert_eq(journal_append_batch(j, 0, recs, N), 0);
+    free(recs);
+    want.appends = N;
+    want.bytes_appended = N;
+
+    cr_assert_eq(journal_range(j, 2, stop_at, stop), 0);
+    cr_assert_eq(stop[0], 3);
+    cr_assert_eq(journal_range(j, 2, stop_at, fail), -EIO);
+    cr_assert_eq(fail[0], 2);
+    cr_assert_eq(journal_range(j, N, stop_at, stop), JOURNAL_ENOTFOUND);
+    want.range_records = 5;
+    assert_counters(s, &want);
+
+    stop[0] = 0;
+    cr_assert_eq(journal_snapshot_begin(j, &snap), 0);
+    cr_assert_eq(journal_snapshot_range(snap, N - 10, stop_at, stop), 0);
+    journal_snapshot_end(snap);
+    want.range_records = 8;
+    assert_counters(s, &want);
+
+    cr_assert_eq(journal_truncate(j, N + 1), JOURNAL_EBEYOND);
+    assert_counters(s, &want);
+    cr_assert_eq(journal_truncate(j, N - 1), 0);
+    want.truncated = N - 1;
+    assert_counters(s, &want);
+    journal_close(j);
+    cr_assert_eq(journal_store_close(s), 0);
+}
+
 /* ------------------------------------------------------- sync and check */
 
 Test(store, nosync_store_works_and_sync_returns_0)

@@ -170,7 +170,7 @@ int journal__pg_deliver(const PGresult *r, int row, int col, journal_range_fn fn
  * (single-row mode) so that memory stays bounded. When fn stops early, the
  * rest is read and dropped if short, or the statement is cancelled.
  */
-int journal__pg_range(journal *j, journal_pos from, journal_range_fn fn, void *arg)
+int journal__pg_range(journal *j, journal_pos from, journal_range_fn fn, void *arg, uint64_t *delivered)
 {
     struct pg_store *st = pg_store_of(j->s);
     struct pg_conn *c;
@@ -178,7 +178,6 @@ int journal__pg_range(journal *j, journal_pos from, journal_range_fn fn, void *a
     const char *vals[2] = {idb, fromb};
     int lens[2] = {8, 8};
     journal_pos pos = from, end = 0;
-    uint64_t delivered = 0;
     PGresult *r;
     int rc, done = 0, first = 1;
     if (from > INT64_MAX)
@@ -221,7 +220,7 @@ int journal__pg_range(journal *j, journal_pos from, journal_range_fn fn, void *a
             PQclear(r);
             continue;
         }
-        if ((journal_pos)pg_get64(r, 0, 2) != from + delivered) {
+        if ((journal_pos)pg_get64(r, 0, 2) != from + *delivered) {
             rc = JOURNAL_ECORRUPT; /* a gap, or records out of order */
             journal__pg_set_err(j->s, j->name, "records out of order or missing within the bounds");
             done = 1;
@@ -230,7 +229,7 @@ int journal__pg_range(journal *j, journal_pos from, journal_range_fn fn, void *a
         }
         ret = journal__pg_deliver(r, 0, 2, fn, arg, &pos);
         PQclear(r);
-        delivered++;
+        ++*delivered;
         if (ret != 0) {
             rc = ret < 0 ? ret : 0;
             done = 1;
@@ -242,7 +241,6 @@ int journal__pg_range(journal *j, journal_pos from, journal_range_fn fn, void *a
         rc = JOURNAL_ECORRUPT;
         journal__pg_set_err(j->s, "", "the journal's catalog row is missing");
     }
-    journal__count(&j->s->counters.range_records, delivered);
 out_release:
     journal__pg_release(st, c);
     return rc;
@@ -386,7 +384,7 @@ static int pg_truncate_step(struct pg_store *st, struct pg_conn *c, int64_t id, 
     return rc;
 }
 
-int journal__pg_truncate(journal *j, journal_pos end)
+int journal__pg_truncate(journal *j, journal_pos end, uint64_t *dropped)
 {
     struct pg_store *st = pg_store_of(j->s);
     struct pg_conn *c;
@@ -408,7 +406,7 @@ int journal__pg_truncate(journal *j, journal_pos end)
         }
         nb = end < b + PG_TRUNCATE_STEP ? end : b + PG_TRUNCATE_STEP;
         if (nb > b)
-            journal__count(&j->s->counters.truncated, nb - b);
+            *dropped += nb - b;
         if (nb >= end)
             break;
     }

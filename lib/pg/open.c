@@ -91,12 +91,12 @@ static void pg_store_free(struct pg_store *st)
     free(st);
 }
 
-int journal__is_pg_url(const char *path)
+int journal__pg_is_url(const char *path)
 {
     return strncmp(path, "postgresql://", 13) == 0 || strncmp(path, "postgres://", 11) == 0;
 }
 
-int journal__pg_open(const char *url, const journal_options *opts, journal_store **out)
+static int pg_store_open(const char *url, const journal_options *opts, journal_store **out)
 {
     struct pg_store *st;
     struct pg_conn *c = NULL;
@@ -166,6 +166,7 @@ static const struct journal__ops pg_ops = {
     .store_copy = journal__pg_store_copy,
     .store_stat = journal__pg_store_stat,
     .store_check = journal__pg_store_check,
+    .errmsg = journal__pg_errmsg,
     .open = journal__pg_jopen,
     .close = journal__pg_jclose,
     .bounds = journal__pg_bounds,
@@ -180,4 +181,16 @@ static const struct journal__ops pg_ops = {
     .snap_range = journal__pg_snap_range,
     .snap_renew = journal__pg_snap_renew,
     .snap_end = journal__pg_snap_end,
+};
+
+static const char *pg_open_errmsg(void)
+{
+    return journal__pg_errmsg(NULL);
+}
+
+const struct journal__backend journal__pg_backend = {
+    .name = "postgresql",
+    .claims = journal__pg_is_url,
+    .open = pg_store_open,
+    .open_errmsg = pg_open_errmsg,
 };

@@ -110,6 +110,9 @@ static inline int64_t pg_get64(const PGresult *r, int row, int col)
 
 /* ---- open.c: the store */
 
+/* Whether path is a postgresql:// or postgres:// URL. */
+int journal__pg_is_url(const char *path);
+
 /* Splits journal_schema=NAME off url into st (conninfo, schema, qschema);
  * -EINVAL, with the message given to `errs`, when NAME is not valid. */
 int journal__pg_parse_url(struct pg_store *st, const char *url, const journal_store *errs);
@@ -119,6 +122,9 @@ int journal__pg_parse_url(struct pg_store *st, const char *url, const journal_st
 /* Records the message of this thread's last failure, on s (NULL for an
  * open): "what: msg", or msg alone when what is "". */
 void journal__pg_set_err(const journal_store *s, const char *what, const char *msg);
+/* The message of this thread's last failure on s, or of its last failed
+ * open for NULL; "" when there is none (the errmsg op). */
+const char *journal__pg_errmsg(const journal_store *s);
 /* Gives this thread's last message to `to` when it is `from`'s. */
 void journal__pg_err_move(const journal_store *from, const journal_store *to);
 /* The contract's code for a SQLSTATE, or 0 when it names no condition of
@@ -199,9 +205,9 @@ int journal__pg_jopen(journal_store *s, const char *name, size_t namelen, journa
 void journal__pg_jclose(journal *j);
 int journal__pg_bounds(journal *j, journal_pos *begin, journal_pos *end);
 int journal__pg_get(journal *j, journal_pos pos, void **rec, size_t *len);
-int journal__pg_range(journal *j, journal_pos from, journal_range_fn fn, void *arg);
+int journal__pg_range(journal *j, journal_pos from, journal_range_fn fn, void *arg, uint64_t *delivered);
 int journal__pg_append(journal *j, journal_pos end, const journal_record *recs, size_t n);
-int journal__pg_truncate(journal *j, journal_pos end);
+int journal__pg_truncate(journal *j, journal_pos end, uint64_t *dropped);
 
 /* ---- wait.c */
 
@@ -212,7 +218,8 @@ int journal__pg_wait(journal *j, journal_pos pos, int timeout_ms);
 int journal__pg_snap_begin(journal *j, journal_snapshot **out);
 int journal__pg_snap_bounds(journal_snapshot *snap, journal_pos *begin, journal_pos *end);
 int journal__pg_snap_get(journal_snapshot *snap, journal_pos pos, const void **rec, size_t *len);
-int journal__pg_snap_range(journal_snapshot *snap, journal_pos from, journal_range_fn fn, void *arg);
+int journal__pg_snap_range(journal_snapshot *snap, journal_pos from, journal_range_fn fn, void *arg,
+                           uint64_t *delivered);
 int journal__pg_snap_renew(journal_snapshot *snap);
 void journal__pg_snap_end(journal_snapshot *snap);
 

@@ -156,7 +156,8 @@ int journal__pg_snap_get(journal_snapshot *snap, journal_pos pos, const void **r
 
 /* Inside the snapshot's transaction, in chunks: each query sees the same
  * snapshot, and nothing needs cancelling when fn stops. */
-int journal__pg_snap_range(journal_snapshot *snap, journal_pos from, journal_range_fn fn, void *arg)
+int journal__pg_snap_range(journal_snapshot *snap, journal_pos from, journal_range_fn fn, void *arg,
+                           uint64_t *delivered)
 {
     struct pg_snapshot *sn = (struct pg_snapshot *)snap;
     journal *j = snap->j;
@@ -165,7 +166,6 @@ int journal__pg_snap_range(journal_snapshot *snap, journal_pos from, journal_ran
     const char *vals[4] = {idb, fromb, endb, limb};
     int lens[4] = {8, 8, 8, 8};
     journal_pos pos = from, next = from;
-    uint64_t delivered = 0;
     PGresult *r;
     int rc = 0, ret = 0;
     if (!sn->c)
@@ -184,7 +184,7 @@ int journal__pg_snap_range(journal_snapshot *snap, journal_pos from, journal_ran
         n = PQntuples(r);
         for (int i = 0; i < n && ret == 0; i++) {
             ret = journal__pg_deliver(r, i, 0, fn, arg, &pos);
-            delivered++;
+            ++*delivered;
         }
         PQclear(r);
         if (n == 0) {
@@ -194,7 +194,6 @@ int journal__pg_snap_range(journal_snapshot *snap, journal_pos from, journal_ran
         }
         next = pos + 1;
     }
-    journal__count(&j->s->counters.range_records, delivered);
     return rc != 0 ? rc : ret < 0 ? ret : 0;
 }
 

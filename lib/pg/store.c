@@ -252,7 +252,7 @@ int journal__pg_store_copy(journal_store *s, const char *dest, unsigned flags)
     char sql[512];
     int rc;
     (void)flags; /* nothing to compact: the copy holds only live rows */
-    if (!journal__is_pg_url(dest)) {
+    if (!journal__pg_is_url(dest)) {
         journal__pg_set_err(s, dest, "a PostgreSQL store copies to a postgresql:// URL only");
         return -ENOTSUP;
     }
