@@ -98,6 +98,12 @@
  * of freed pages more than with durable writes. Once a store has been
  * opened with JOURNAL_NOSYNC, its durable handles commit the same way and
  * take a steady point before each call returns (two syncs, as before).
+ * Steady points need the machine's boot id (/proc/sys/kernel/random/boot_id)
+ * to tell a restart from a live process's unsynced commits. Where it cannot
+ * be read, JOURNAL_NOSYNC syncs the data of each commit but not its root
+ * page (a machine crash may undo the last commit, never corrupt), and an
+ * open of a store that has steady points, or a write once another process
+ * gave it some, returns -ENOTSUP.
  * A write that failed with an I/O error (-EIO, -ENOSPC) was not
  * acknowledged, but may still have reached the disk (a sync can report an
  * error for data it wrote): after reopening, the store holds every

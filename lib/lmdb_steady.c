@@ -126,7 +126,9 @@ static void read_boot_id(char *out)
 
     memset(out, 0, BOOT_LEN);
     if (t && *t) {
-        snprintf(out, BOOT_LEN, "%s", t);
+        /* "-": as if the machine had none to read. */
+        if (strcmp(t, "-") != 0)
+            snprintf(out, BOOT_LEN, "%s", t);
         return;
     }
     fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
@@ -472,14 +474,20 @@ int journal__steady_preopen(struct lmdb_store *ls, const char *dir, const journa
         st->path = NULL;
         return -ENOMEM;
     }
-    if ((rc = open_side(st, nosync && !rdonly, mode, dir)) != 0)
-        return rc;
-    if (st->fd < 0)
-        return 0; /* a store without steady points */
     /* Without the boot id a restart cannot be told from a live process's
-     * unsynced commits, and recovery would be unsafe either way. */
-    if (!st->boot[0])
+     * unsynced commits: no steady points, and a JOURNAL_NOSYNC handle
+     * syncs the data at each commit (LMDB's MDB_NOMETASYNC: a machine
+     * crash may undo the last commit, never corrupt). A store that has
+     * steady points may need a recovery that cannot be decided: refused. */
+    if ((rc = open_side(st, nosync && !rdonly && st->boot[0], mode, dir)) != 0)
+        return rc;
+    if (st->fd >= 0 && !st->boot[0])
         return -ENOTSUP;
+    if (st->fd < 0) {
+        if (nosync && !rdonly)
+            *env_flags |= MDB_NOMETASYNC;
+        return 0; /* a store without steady points */
+    }
     if ((rc = lock_side(st)) != 0)
         return rc;
     rc = rec_read(st->fd, &r);
@@ -545,7 +553,10 @@ int journal__steady_in_txn(struct lmdb_store *ls)
         return 0;
     /* Another process made this a store with steady points: from now on
      * this handle commits without a sync and acknowledges after a steady
-     * point, and never reclaims readers' slots outside one. */
+     * point, and never reclaims readers' slots outside one. Without the
+     * boot id it cannot take part: it writes nothing more. */
+    if (!st->boot[0])
+        return -ENOTSUP;
     pthread_mutex_lock(&st->mu);
     rc = st->fd >= 0 ? 0 : open_side(st, 0, 0, NULL);
     if (rc == 0 && st->fd < 0)

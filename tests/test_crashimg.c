@@ -706,6 +706,83 @@ static void ci_writer(void *arg)
     }
 }
 
+/* In a child: gives the store steady points (boot id "boot-1"). */
+static void ci_make_steady(void *dir)
+{
+    journal_options o = {.flags = JOURNAL_NOSYNC};
+    journal_store *s;
+    journal *j;
+    setenv("JOURNAL_TEST_BOOT_ID", "boot-1", 1);
+    if (journal_store_open(dir, &o, &s) != 0 || journal_open(s, "b", &j) != 0 || journal_append(j, 0, "x", 1) != 0)
+        tu_child_fail("could not append with steady points");
+    journal_close(j);
+    journal_store_close(s);
+}
+
+/* Without the machine's boot id (JOURNAL_TEST_BOOT_ID "-": as where
+ * /proc/sys/kernel/random/boot_id cannot be read) a restart cannot be told
+ * from a live process's unsynced commits, so there are no steady points: a
+ * JOURNAL_NOSYNC handle of a store without a side file syncs its data at
+ * every commit but not the meta page (MDB_NOMETASYNC: a machine crash may
+ * undo the last commit, never corrupt) and makes no side file; a store that
+ * has steady points refuses such a handle with -ENOTSUP and is unchanged. */
+Test(crashimg, nosync_without_a_boot_id_syncs_each_commit_without_steady_points)
+{
+    const char *dir = tu_path("s"), *other = tu_path("t");
+    journal_options o = {.flags = JOURNAL_NOSYNC};
+    char side[4096], data[4096];
+    struct stat st1, st2;
+    journal_store *s;
+    journal *j;
+
+    tu_require_lmdb();
+    setenv("JOURNAL_TEST_BOOT_ID", "-", 1);
+    cr_assert_eq(journal_store_open(dir, &o, &s), 0);
+    cr_assert_eq(journal_open(s, "a", &j), 0);
+    ci_append_n(j, 5, 0, 40);
+    snprintf(side, sizeof side, "%s/steady", dir);
+    cr_assert(access(side, F_OK) != 0, "a side file was made without a boot id");
+    cr_assert_eq(journal_store_sync(s), 0);
+    journal_close(j);
+    journal_store_close(s);
+    ci_expect_store(dir, "-", JOURNAL_NOSYNC, 5, 40, 40);
+    ci_expect_store(dir, "boot-2", 0, 5, 40, 40);
+
+    /* Another process gives the store steady points: the handle without a
+     * boot id writes no more. */
+    setenv("JOURNAL_TEST_BOOT_ID", "-", 1);
+    cr_assert_eq(journal_store_open(dir, &o, &s), 0);
+    cr_assert_eq(journal_open(s, "a", &j), 0);
+    tu_procs_init();
+    tu_expect_exit_ok(tu_spawn(ci_make_steady, (void *)dir), "the process with a boot id");
+    tu_procs_fini();
+    cr_assert(access(side, F_OK) == 0);
+    cr_assert_eq(journal_append(j, 40, "y", 1), -ENOTSUP);
+    journal_close(j);
+    journal_store_close(s);
+    ci_expect_store(dir, "boot-1", 0, 5, 40, 40);
+
+    /* A store with steady points, then a handle without a boot id. */
+    setenv("JOURNAL_TEST_BOOT_ID", "boot-1", 1);
+    cr_assert_eq(journal_store_open(other, &o, &s), 0);
+    cr_assert_eq(journal_open(s, "a", &j), 0);
+    ci_append_n(j, 6, 0, 10);
+    journal_close(j);
+    journal_store_close(s);
+    snprintf(data, sizeof data, "%s/data.mdb", other);
+    cr_assert_eq(stat(data, &st1), 0);
+    setenv("JOURNAL_TEST_BOOT_ID", "-", 1);
+    for (unsigned f = 0; f < 3; f++) {
+        unsigned flags[] = {JOURNAL_NOSYNC, 0, JOURNAL_RDONLY};
+        journal_options x = {.flags = flags[f]};
+        cr_assert_eq(journal_store_open(other, &x, &s), -ENOTSUP, "flags %#x", flags[f]);
+    }
+    cr_assert_eq(stat(data, &st2), 0);
+    cr_assert(st1.st_size == st2.st_size && st1.st_mtim.tv_sec == st2.st_mtim.tv_sec &&
+              st1.st_mtim.tv_nsec == st2.st_mtim.tv_nsec);
+    ci_expect_store(other, "boot-1", 0, 6, 10, 10);
+}
+
 /* Writers of both kinds in several processes, killed at random, all at
  * once now and then (the next opener then resets LMDB's reader table and
  * with it every pin), while dead readers' slots are reclaimed. At the end
