@@ -64,8 +64,8 @@ GOALS := $(or $(MAKECMDGOALS),all)
 
 # The PostgreSQL backend is built when libpq's headers are found (PG=1), or
 # not (PG=0). Without it, a postgresql:// open fails with -EPROTONOSUPPORT
-# (lib/pg_none.c). With it, libjournal does not link libpq either: it loads
-# libpq.so.5 at the first postgresql:// open (lib/pq_load.h).
+# (lib/pg/none.c). With it, libjournal does not link libpq either: it loads
+# libpq.so.5 at the first postgresql:// open (lib/pg/pq_load.h).
 PG_ASKED := $(if $(filter undefined,$(origin PG)),,$(PG))
 ifeq ($(origin PG),undefined)
 PG := $(if $(shell $(PKG_CONFIG) --exists libpq 2>/dev/null && echo y),1,0)
@@ -129,16 +129,16 @@ endif
 REQ_CFLAGS = -std=c11 -D_XOPEN_SOURCE=700 -Wall -Wextra -Wshadow -pthread -Iinclude $(SANFLAGS)
 LIBS = $(LMDB_LIBS) -pthread $(DL_LIBS)
 
-# lib/pg.c is the backend and lib/pq_load.c loads libpq for it; lib/pg_none.c
-# is the backend of a PG=0 build. Only files including lib/pq_load.h get
-# libpq's include path (PQ_CFLAGS).
-PG_LIB_SRC := lib/pg.c lib/pq_load.c
+# lib/pg/ is the PostgreSQL backend (pq_load.c loads libpq for it), except
+# lib/pg/none.c, the backend of a PG=0 build, which replaces all of it.
+# Only the objects of lib/pg/ get libpq's include path (PQ_CFLAGS).
+PG_LIB_SRC := $(filter-out lib/pg/none.c,$(sort $(wildcard lib/pg/*.c)))
 # One lib/wait_*.c: the platform's notifier of journal_wait().
 LIB_ALL := $(filter-out lib/wait_%.c,$(sort $(wildcard lib/*.c lib/lmdb/*.c))) lib/wait_$(WAIT).c
 ifeq ($(PG),1)
-LIB_SRC := $(filter-out lib/pg_none.c,$(LIB_ALL))
+LIB_SRC := $(LIB_ALL) $(PG_LIB_SRC)
 else
-LIB_SRC := $(filter-out $(PG_LIB_SRC),$(LIB_ALL))
+LIB_SRC := $(LIB_ALL) lib/pg/none.c
 endif
 LIB_OBJ := $(LIB_SRC:lib/%.c=$(B)/lib/%.o)
 LIB_PIC := $(LIB_SRC:lib/%.c=$(B)/lib/%.pic.o)
@@ -146,7 +146,7 @@ LIB_HDR := include/journal.h $(wildcard lib/*.h lib/*/*.h)
 
 # Every tools/NAME.c is a program build/bin/NAME; journal-bench also uses
 # SQLite (its comparison), LMDB directly (its floor) and libpq (its pgraw,
-# through lib/pq_load.h), so a PG=0 build has no journal-bench.
+# through lib/pg/pq_load.h), so a PG=0 build has no journal-bench.
 TOOL_SRC := $(sort $(wildcard tools/*.c))
 TOOLS := $(filter-out $(B)/bin/journal-bench,$(TOOL_SRC:tools/%.c=$(B)/bin/%))
 BENCH := $(if $(filter 1,$(PG)),$(B)/bin/journal-bench)
@@ -221,7 +221,7 @@ $(B)/libjournal.a: $(LIB_OBJ) $(B)/.config
 	$(AR) rcs $@ $(LIB_OBJ)
 
 # --no-undefined: every symbol resolves here, so a libpq function called
-# without going through lib/pq_load.h is a build error, not a NEEDED libpq.
+# without going through lib/pg/pq_load.h is a build error, not a NEEDED libpq.
 $(B)/libjournal.so.$(VERSION): $(LIB_PIC) $(B)/.config
 	$(CC) $(CFLAGS) $(SANFLAGS) $(LDFLAGS) -shared -Wl,-soname,$(SONAME) -Wl,--no-undefined -o $@ $(LIB_PIC) $(LIBS)
 
@@ -236,7 +236,7 @@ $(B)/bin/%: tools/%.c $(B)/libjournal.a include/journal.h
 $(B)/bin/journal-bench: TOOL_CFLAGS = $(call need,sqlite3,libsqlite3-dev,bench)$(LMDB_CFLAGS) $(PG_CFLAGS) \
 	$(shell $(PKG_CONFIG) --cflags sqlite3)
 $(B)/bin/journal-bench: TOOL_LIBS = $(shell $(PKG_CONFIG) --libs sqlite3) -lm
-$(B)/bin/journal-bench: lib/pq_load.h
+$(B)/bin/journal-bench: lib/pg/pq_load.h
 
 $(B)/examples/%: examples/%.c $(B)/libjournal.a include/journal.h
 	@mkdir -p $(@D)
@@ -246,13 +246,13 @@ $(B)/examples/%: examples/%.c $(B)/libjournal.a include/journal.h
 
 TEST_CFLAGS = -D_GNU_SOURCE -DJOURNAL_TEST_PG=$(PG)
 
-# Test objects including lib/pq_load.h get libpq's include path.
+# Test objects including lib/pg/pq_load.h get libpq's include path.
 $(B)/tests/%.o: tests/%.c tests/util.h include/journal.h $(B)/.config
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(REQ_CFLAGS) $(TEST_CFLAGS) $(CRITERION_CFLAGS) $(PQ_CFLAGS) -c -o $@ $<
 
 $(TEST_PQ_SRC:tests/%.c=$(B)/tests/%.o): PQ_CFLAGS = $(PG_CFLAGS)
-$(TEST_PQ_SRC:tests/%.c=$(B)/tests/%.o): lib/pq_load.h
+$(TEST_PQ_SRC:tests/%.c=$(B)/tests/%.o): lib/pg/pq_load.h
 
 # tests/test_damaged.c runs journal-dump's main in forked children, a
 # thousand times, without paying for an exec each time.

@@ -14,7 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "../lib/pq_load.h" /* libpq, loaded at run time */
+#include "../lib/pg/pq_load.h" /* libpq, loaded at run time */
 #include "util.h"
 
 /*

@@ -6,7 +6,7 @@
  * nothing else changes. (tests/test_install.c checks that the installed
  * library does not link libpq.)
  *
- * JOURNAL_TEST_LIBPQ, a hook for these tests only (lib/pq_load.h), names
+ * JOURNAL_TEST_LIBPQ, a hook for these tests only (lib/pg/pq_load.h), names
  * the library to load instead of libpq.so.5. Each Criterion test runs in a
  * process of its own, so each loads libpq, or fails to, afresh.
  */

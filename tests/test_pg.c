@@ -18,7 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../lib/pq_load.h" /* libpq, loaded at run time */
+#include "../lib/pg/pq_load.h" /* libpq, loaded at run time */
 #include "util.h"
 
 /* Built with AddressSanitizer (GCC says so one way, clang another). */
@@ -33,7 +33,7 @@
 #define TEST_PG_ASAN 0
 #endif
 
-/* The message of the last failure in this thread (lib/pg.c); NULL names
+/* The message of the last failure in this thread (lib/pg/error.c); NULL names
  * the last failed journal_store_open(). Not public API yet. */
 
 TestSuite(pg, .init = tu_setup, .fini = tu_teardown);

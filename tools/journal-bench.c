@@ -48,7 +48,7 @@
 #include <unistd.h>
 
 #include "journal.h"
-#include "../lib/pq_load.h" /* libpq, loaded at run time like the library does */
+#include "../lib/pg/pq_load.h" /* libpq, loaded at run time like the library does */
 
 #define PROG "journal-bench"
 

@@ -11,7 +11,6 @@
 #include <unistd.h>
 
 #define JOURNAL__PQ_NO_MACROS
-#include "internal.h"
 #include "pq_load.h"
 
 struct journal__pq journal__pq;

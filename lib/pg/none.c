@@ -1,13 +1,14 @@
 /*
- * pg_none.c - the PostgreSQL backend of a build without it (make PG=0, or
+ * none.c - the PostgreSQL backend of a build without it (make PG=0, or
  * libpq's headers not found): a postgresql:// URL is still claimed, so
  * that it is never taken for a directory, and its open fails with
- * -EPROTONOSUPPORT and a message saying why. Replaces pg.c and pq_load.c.
+ * -EPROTONOSUPPORT and a message saying why. It replaces the other files
+ * of lib/pg/.
  */
 #include <errno.h>
 #include <string.h>
 
-#include "internal.h"
+#include "../internal.h"
 
 /* Whether this thread's last failed open was of a PostgreSQL URL. */
 static _Thread_local int pg_failed;
