@@ -278,23 +278,23 @@ int drop_schemas(const struct bench *b, const char *schema);
 int analyze_schema(const struct bench *b, const char *schema);
 int pg_shared_run(const struct bench *b);
 
-/* Threads open their journals, then start together. */
-struct gate {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    unsigned ready;
-    int state; /* 0 wait, 1 go, -1 give up */
+/* What a thread of a measurement is given and leaves: its argument starts
+ * with this. */
+struct thread_part {
+    struct gate *gate;
+    uint64_t ops;   /* to do, then done */
+    int64_t t0, t1; /* of its timed part */
+    int rc;
 };
 
-#define GATE_INIT                                                                                                      \
-    {                                                                                                                  \
-        PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0                                                      \
-    }
-
-/* In a thread: says it is ready, waits; 1: go, -1: give up. */
-int gate_pass(struct gate *g);
-/* When `started` threads are ready: lets them go (ok) or give up. */
-void gate_open(struct gate *g, unsigned started, int ok);
+/* In a thread, after its untimed setup: waits until all are ready; 1: go,
+ * -1: give up. */
+int thread_start(struct thread_part *p);
+/* Runs fn on each of n arguments (args, `size` bytes apart, each starting
+ * with a struct thread_part) in threads that start together; with rc not
+ * 0 none is started. *sum gets the operations done, the earliest start and
+ * the latest end. Returns rc, or the first failure. */
+int run_threads(unsigned n, void *(*fn)(void *), void *args, size_t size, int rc, struct thread_part *sum);
 
 /* ------------------------------------------------------------------------ */
 /* Output                                                                   */

@@ -125,8 +125,17 @@ static int measure_one(const struct bench *b, const struct row *rw, enum impl im
     return rc;
 }
 
-int gate_pass(struct gate *g)
+/* Threads open their journals, then start together. */
+struct gate {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    unsigned ready;
+    int state; /* 0 wait, 1 go, -1 give up */
+};
+
+int thread_start(struct thread_part *p)
 {
+    struct gate *g = p->gate;
     int state;
     pthread_mutex_lock(&g->mu);
     g->ready++;
@@ -137,25 +146,49 @@ int gate_pass(struct gate *g)
     return state;
 }
 
-void gate_open(struct gate *g, unsigned started, int ok)
+int run_threads(unsigned n, void *(*fn)(void *), void *args, size_t size, int rc, struct thread_part *sum)
 {
-    pthread_mutex_lock(&g->mu);
-    while (g->ready < started)
-        pthread_cond_wait(&g->cv, &g->mu);
-    g->state = ok ? 1 : -1;
-    pthread_cond_broadcast(&g->cv);
-    pthread_mutex_unlock(&g->mu);
+    struct gate gate = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
+    pthread_t tid[MAX_THREADS];
+    unsigned started = 0;
+    int err;
+
+    for (unsigned i = 0; i < n && rc == 0; i++) {
+        struct thread_part *p = (struct thread_part *)((char *)args + i * size);
+        p->gate = &gate;
+        if ((err = pthread_create(&tid[i], NULL, fn, p)) != 0)
+            rc = fail("pthread_create: %s", strerror(err));
+        else
+            started++;
+    }
+    pthread_mutex_lock(&gate.mu);
+    while (gate.ready < started)
+        pthread_cond_wait(&gate.cv, &gate.mu);
+    gate.state = rc == 0 ? 1 : -1;
+    pthread_cond_broadcast(&gate.cv);
+    pthread_mutex_unlock(&gate.mu);
+    sum->t0 = INT64_MAX;
+    sum->t1 = 0;
+    sum->ops = 0;
+    for (unsigned i = 0; i < started; i++) {
+        struct thread_part *p = (struct thread_part *)((char *)args + i * size);
+        pthread_join(tid[i], NULL);
+        if (p->rc != 0 && rc == 0)
+            rc = p->rc;
+        sum->ops += p->ops;
+        sum->t0 = p->t0 < sum->t0 ? p->t0 : sum->t0;
+        sum->t1 = p->t1 > sum->t1 ? p->t1 : sum->t1;
+    }
+    return rc;
 }
 
+/* A thread of a threads-* row. */
 struct worker {
+    struct thread_part part;
     const struct bench *b;
     const struct row *rw;
     struct bstore *st;
-    struct gate *gate;
     unsigned idx;
-    uint64_t ops;
-    int64_t t0, t1;
-    int rc;
 };
 
 static void *worker_main(void *arg)
@@ -170,14 +203,14 @@ static void *worker_main(void *arg)
     int state;
 
     snprintf(name, sizeof name, "j%u", which);
-    w->rc = b_journal_open(&h, w->st, name, rw->spec.others + 1 + which);
-    state = gate_pass(w->gate);
-    w->t0 = now_ns();
-    limit = deadline(w->b, w->t0);
-    for (i = 0; i < w->ops && w->rc == 0 && state > 0 && !time_up(limit, i, 1); i++)
-        w->rc = rw->shared ? b_append_retry(&h, w->b->batch) : b_append(&h, w->b->batch, 1);
-    w->t1 = now_ns();
-    w->ops = i;
+    w->part.rc = b_journal_open(&h, w->st, name, rw->spec.others + 1 + which);
+    state = thread_start(&w->part);
+    w->part.t0 = now_ns();
+    limit = deadline(w->b, w->part.t0);
+    for (i = 0; i < w->part.ops && w->part.rc == 0 && state > 0 && !time_up(limit, i, 1); i++)
+        w->part.rc = rw->shared ? b_append_retry(&h, w->b->batch) : b_append(&h, w->b->batch, 1);
+    w->part.t1 = now_ns();
+    w->part.ops = i;
     b_journal_close(&h);
     return NULL;
 }
@@ -189,36 +222,20 @@ static int measure_threads(const struct bench *b, const struct row *rw, enum imp
     char path[PATH_MAX];
     struct bstore st;
     struct worker w[MAX_THREADS];
-    pthread_t tid[MAX_THREADS];
-    struct gate gate = GATE_INIT;
-    unsigned n = (unsigned)rw->param, started = 0;
-    int rc, err;
+    struct thread_part sum;
+    unsigned n = (unsigned)rw->param;
+    int rc;
 
     store_path(b, rw, im, path, sizeof path);
     rc = b_store_open(&st, im, path, rw->dur);
-    for (unsigned i = 0; i < n && rc == 0; i++) {
-        w[i] = (struct worker){.b = b, .rw = rw, .st = &st, .gate = &gate, .idx = i, .ops = rw->ops / n};
-        if (i < rw->ops % n)
-            w[i].ops++;
-        if ((err = pthread_create(&tid[i], NULL, worker_main, &w[i])) != 0)
-            rc = fail("pthread_create: %s", strerror(err));
-        else
-            started++;
+    for (unsigned i = 0; i < n; i++) {
+        w[i] = (struct worker){.b = b, .rw = rw, .st = &st, .idx = i};
+        w[i].part.ops = rw->ops / n + (i < rw->ops % n);
     }
-    gate_open(&gate, started, rc == 0);
-    o->t0 = INT64_MAX;
-    o->t1 = 0;
-    o->ops = 0;
-    for (unsigned i = 0; i < started; i++) {
-        pthread_join(tid[i], NULL);
-        if (w[i].rc != 0 && rc == 0)
-            rc = w[i].rc;
-        o->ops += w[i].ops;
-        if (w[i].t0 < o->t0)
-            o->t0 = w[i].t0;
-        if (w[i].t1 > o->t1)
-            o->t1 = w[i].t1;
-    }
+    rc = run_threads(n, worker_main, w, sizeof w[0], rc, &sum);
+    o->t0 = sum.t0;
+    o->t1 = sum.t1;
+    o->ops = sum.ops;
     if (b_store_close(&st) != 0 && rc == 0)
         rc = BENCH_FAIL;
     return rc;

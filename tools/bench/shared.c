@@ -55,10 +55,13 @@ struct px_job {
     unsigned n;   /* children */
     uint64_t ops; /* per child */
     uint64_t param;
-    const char *jname; /* the journal the scenario uses */
-    int ack[2];        /* the wait scenario's pipe from waiter to appender */
-    int times;         /* the pipe its children send their timestamps on */
+    const char *jname;            /* the journal the scenario uses */
+    const struct px_steps *steps; /* its children's, but for the threads */
+    int ack[2];                   /* the wait scenario's pipe from waiter to appender */
+    int times;                    /* the pipe its children send their timestamps on */
 };
+
+struct px_steps;
 
 static int px_open(struct px_job *j, struct bstore *st, struct bjournal *h, const char *name, enum dur dur);
 static void px_close(struct bstore *st, struct bjournal *h);
@@ -172,189 +175,202 @@ static void px_close(struct bstore *st, struct bjournal *h)
     b_store_close(st);
 }
 
-/* Connect and open: a store handle, a journal, its bounds, closed again;
- * by hand a connection and one select of the journal's row. */
-static int px_connect_child(struct px_job *j, unsigned idx, int ready, int go, struct px_res *r)
+/* Fills journal g up to PX_GETS records. */
+static int px_fill_g(struct bjournal *h, const struct bench *b)
 {
-    struct bstore st;
-    struct bjournal h;
-    int rc = px_open(j, &st, &h, "c", DUR_NONE);
-    (void)idx;
-    b_journal_close(&h);
-    if (rc == 0)
-        rc = px_gate(ready, go);
-    r->t0 = now_ns();
-    for (uint64_t i = 0; i < j->ops && rc == 0; i++) {
-        journal_pos b, e;
-        if (st.ops->connect_find) {
-            rc = st.ops->connect_find(&st, "c");
-            continue;
-        }
-        b_store_close(&st);
-        rc = px_open(j, &st, &h, "c", DUR_NONE);
-        if (rc == 0)
-            rc = b_bounds(&h, &b, &e);
-        b_journal_close(&h);
-    }
-    r->t1 = now_ns();
-    r->ops = j->ops;
-    b_store_close(&st);
+    journal_pos begin, end;
+    int rc = b_bounds(h, &begin, &end);
+    for (journal_pos p = end; p < PX_GETS && rc == 0; p += FILL_BATCH)
+        rc = b_append(h, b->batch, FILL_BATCH);
     return rc;
 }
 
-/* Appends from several processes to one journal, each with its own
- * connections, durably, retrying at the new end after a conflict. */
-static int px_append_child(struct px_job *j, unsigned idx, int ready, int go, struct px_res *r)
-{
+/*
+ * A child of a scenario on one journal (j->jname) runs in one frame: the
+ * store and the journal opened (dur), an untimed setup, the gate, `step`
+ * for i = 0 to j->ops - 1 timed, and `finish` (also after a failure, with
+ * its rc), then both closed.
+ */
+struct px_child {
+    struct px_job *j;
+    unsigned idx;
     struct bstore st;
     struct bjournal h;
-    int rc = px_open(j, &st, &h, "shared", DUR_SYNC);
-    (void)idx;
+    journal_pos base; /* where truncations start, or the first position waited for */
+    struct px_res *r;
+    journal_record big; /* the large scenario's record */
+};
+
+struct px_steps {
+    enum dur dur;
+    int (*setup)(struct px_child *c);
+    int (*step)(struct px_child *c, uint64_t i);
+    int (*finish)(struct px_child *c, int rc);
+};
+
+static int px_steps_child(struct px_job *j, unsigned idx, int ready, int go, struct px_res *r)
+{
+    const struct px_steps *k = j->steps;
+    struct px_child c = {.j = j, .idx = idx, .r = r};
+    int rc = px_open(j, &c.st, &c.h, j->jname, k->dur);
+    if (rc == 0 && k->setup)
+        rc = k->setup(&c);
     if (rc == 0)
         rc = px_gate(ready, go);
     r->t0 = now_ns();
     for (uint64_t i = 0; i < j->ops && rc == 0; i++)
-        rc = b_append_retry(&h, j->b->batch);
+        rc = k->step(&c, i);
     r->t1 = now_ns();
     r->ops = j->ops;
-    px_close(&st, &h);
+    if (k->finish)
+        rc = k->finish(&c, rc);
+    px_close(&c.st, &c.h);
     return rc;
 }
+
+/* Connect and open: a store handle, a journal, its bounds, closed again;
+ * by hand a connection and one select of the journal's row. */
+static int connect_setup(struct px_child *c)
+{
+    b_journal_close(&c->h);
+    return 0;
+}
+
+static int connect_step(struct px_child *c, uint64_t i)
+{
+    journal_pos b, e;
+    int rc;
+    (void)i;
+    if (c->st.ops->connect_find)
+        return c->st.ops->connect_find(&c->st, c->j->jname);
+    b_store_close(&c->st);
+    rc = px_open(c->j, &c->st, &c->h, c->j->jname, DUR_NONE);
+    if (rc == 0)
+        rc = b_bounds(&c->h, &b, &e);
+    b_journal_close(&c->h);
+    return rc;
+}
+
+static const struct px_steps px_connect = {DUR_NONE, connect_setup, connect_step, NULL};
+
+/* Appends from several processes to one journal, each with its own
+ * connections, durably, retrying at the new end after a conflict. */
+static int append_step(struct px_child *c, uint64_t i)
+{
+    (void)i;
+    return b_append_retry(&c->h, c->j->b->batch);
+}
+
+static const struct px_steps px_append = {DUR_SYNC, NULL, append_step, NULL};
 
 /* Truncation: a journal of ops * param records, cut param at a time. */
-static int px_trunc_child(struct px_job *j, unsigned idx, int ready, int go, struct px_res *r)
+static int trunc_setup(struct px_child *c)
 {
-    struct bstore st;
-    struct bjournal h;
-    journal_pos b = 0, e = 0;
-    int rc = px_open(j, &st, &h, "t", DUR_NOSYNC);
-    (void)idx;
-    for (uint64_t done = 0; done < j->ops * j->param && rc == 0; done += FILL_BATCH)
-        rc = b_append(&h, j->b->batch, FILL_BATCH);
+    journal_pos e;
+    int rc = 0;
+    for (uint64_t done = 0; done < c->j->ops * c->j->param && rc == 0; done += FILL_BATCH)
+        rc = b_append(&c->h, c->j->b->batch, FILL_BATCH);
+    return rc ? rc : b_bounds(&c->h, &c->base, &e);
+}
+
+static int trunc_step(struct px_child *c, uint64_t i)
+{
+    return px_truncate(&c->h, c->base + (i + 1) * c->j->param, NULL);
+}
+
+static const struct px_steps px_trunc = {DUR_NOSYNC, trunc_setup, trunc_step, NULL};
+
+/* Truncation racing appends: child 0 truncates to the end it just read,
+ * or one past it, ops times; the others append. The rate is the
+ * truncator's. */
+static int race_step(struct px_child *c, uint64_t i)
+{
+    journal_pos b, e;
+    int rc;
+    if (c->idx > 0)
+        return b_append_retry(&c->h, c->j->b->batch);
+    rc = b_bounds(&c->h, &b, &e);
     if (rc == 0)
-        rc = b_bounds(&h, &b, &e);
-    if (rc == 0)
-        rc = px_gate(ready, go);
-    r->t0 = now_ns();
-    for (uint64_t i = 1; i <= j->ops && rc == 0; i++)
-        rc = px_truncate(&h, b + i * j->param, NULL);
-    r->t1 = now_ns();
-    r->ops = j->ops;
-    px_close(&st, &h);
+        rc = px_truncate(&c->h, e + (i % 2), &c->r->bad);
+    return rc == JOURNAL_EBEYOND ? 0 : rc;
+}
+
+static int race_finish(struct px_child *c, int rc)
+{
+    if (c->idx > 0) {
+        c->r->ops = 0;
+        c->r->t0 = INT64_MAX;
+        c->r->t1 = 0;
+    }
     return rc;
 }
 
-/* Truncation racing appends: child 0 truncates to the end it just read,
- * or one past it, ops times; the others append. */
-static int px_race_child(struct px_job *j, unsigned idx, int ready, int go, struct px_res *r)
-{
-    struct bstore st;
-    struct bjournal h;
-    int rc = px_open(j, &st, &h, "race", DUR_NOSYNC);
-    if (rc == 0)
-        rc = px_gate(ready, go);
-    r->t0 = now_ns();
-    for (uint64_t i = 0; i < j->ops && rc == 0; i++) {
-        journal_pos b, e;
-        if (idx > 0) {
-            rc = b_append_retry(&h, j->b->batch);
-            continue;
-        }
-        rc = b_bounds(&h, &b, &e);
-        if (rc == 0)
-            rc = px_truncate(&h, e + (i % 2), &r->bad);
-        if (rc == JOURNAL_EBEYOND)
-            rc = 0;
-    }
-    r->t1 = now_ns();
-    r->ops = idx == 0 ? j->ops : 0;
-    if (idx > 0)
-        r->t0 = INT64_MAX, r->t1 = 0; /* the rate is the truncator's */
-    px_close(&st, &h);
-    return rc;
-}
+static const struct px_steps px_race = {DUR_NOSYNC, NULL, race_step, race_finish};
 
 /* journal_wait() latency from another process: child 0 waits for each
  * position in turn and sends its wake-up time; child 1 appends, sending
  * the time it started each append, then waits for the waiter's ack and a
  * little more, so that the waiter is asleep when the next append comes. */
-static int px_wait_child(struct px_job *j, unsigned idx, int ready, int go, struct px_res *r)
+static int wait_setup(struct px_child *c)
 {
-    struct bstore st;
-    struct bjournal h;
-    char c = 'a';
-    int64_t t;
-    journal_pos e0 = 0, b0;
-    int rc = px_open(j, &st, &h, "w", DUR_NOSYNC);
-    if (rc == 0)
-        rc = b_bounds(&h, &b0, &e0);
-    if (rc == 0)
-        rc = st.ops->wait_setup(&h, idx == 0);
-    if (rc == 0)
-        rc = px_gate(ready, go);
-    r->t0 = now_ns();
-    for (uint64_t i = 0; i < j->ops && rc == 0; i++) {
-        journal_pos pos = e0 + i;
-        if (idx == 1) {
-            t = now_ns();
-            rc = st.ops->append_notify(&h, pos, j->b->rec, j->b->size);
-            if (rc == 0 && write_all(j->times, &t, sizeof t) != 0)
-                rc = fail("times pipe: %s", strerror(errno));
-            if (rc == 0 && read_all(j->ack[0], &c, 1) != 1)
-                rc = fail("the waiter is gone");
-            usleep(2000);
-            continue;
-        }
-        rc = st.ops->wait(&h, pos);
-        t = now_ns();
-        if (rc == 0 && (write_all(j->times, &t, sizeof t) != 0 || write_all(j->ack[1], &c, 1) != 0))
-            rc = fail("pipes: %s", strerror(errno));
+    journal_pos e;
+    int rc = b_bounds(&c->h, &e, &c->base);
+    return rc ? rc : c->st.ops->wait_setup(&c->h, c->idx == 0);
+}
+
+static int wait_step(struct px_child *c, uint64_t i)
+{
+    struct px_job *j = c->j;
+    journal_pos pos = c->base + i; /* the end before the first append */
+    int64_t t = now_ns();
+    char a = 'a';
+    int rc;
+
+    if (c->idx == 1) {
+        rc = c->st.ops->append_notify(&c->h, pos, j->b->rec, j->b->size);
+        if (rc == 0 && write_all(j->times, &t, sizeof t) != 0)
+            rc = fail("times pipe: %s", strerror(errno));
+        if (rc == 0 && read_all(j->ack[0], &a, 1) != 1)
+            rc = fail("the waiter is gone");
+        usleep(2000);
+        return rc;
     }
-    r->t1 = now_ns();
-    px_close(&st, &h);
+    rc = c->st.ops->wait(&c->h, pos);
+    t = now_ns();
+    if (rc == 0 && (write_all(j->times, &t, sizeof t) != 0 || write_all(j->ack[1], &a, 1) != 0))
+        rc = fail("pipes: %s", strerror(errno));
     return rc;
 }
 
-/* Journal g of PX_GETS records or more, open. */
-static int px_open_g(struct px_job *j, struct bstore *st, struct bjournal *h, journal_pos *b, journal_pos *e)
-{
-    int rc = px_open(j, st, h, "g", DUR_NONE);
-    if (rc == 0)
-        rc = b_bounds(h, b, e);
-    for (journal_pos p = *e; p < PX_GETS && rc == 0; p += FILL_BATCH)
-        rc = b_append(h, j->b->batch, FILL_BATCH);
-    return rc;
-}
+static const struct px_steps px_wait = {DUR_NOSYNC, wait_setup, wait_step, NULL};
 
 /* Threads of one process doing copying gets of a 1,000-record journal: on
  * pg they share one store handle (its pool), on pgraw each has its own
  * connection. */
 struct px_thread {
-    struct px_job *j;
+    struct thread_part part;
     struct bstore *st;
-    struct gate *gate;
     unsigned idx;
-    int64_t t0, t1;
-    int rc;
 };
 
 static void *px_thread_main(void *arg)
 {
     struct px_thread *t = arg;
     struct bjournal h;
-    uint64_t seed = 0x9e3779b97f4a7c15ull * (t->idx + 1);
+    uint64_t seed = 0x9e3779b97f4a7c15ull * (t->idx + 1), i;
     int state;
-    t->rc = b_journal_open(&h, t->st, "g", 1);
-    state = gate_pass(t->gate);
-    t->t0 = now_ns();
-    for (uint64_t i = 0; i < t->j->ops && t->rc == 0 && state > 0; i++) {
+    t->part.rc = b_journal_open(&h, t->st, "g", 1);
+    state = thread_start(&t->part);
+    t->part.t0 = now_ns();
+    for (i = 0; i < t->part.ops && t->part.rc == 0 && state > 0; i++) {
         void *rec;
         size_t len;
-        t->rc = b_get(&h, rnd_next(&seed) % PX_GETS, &rec, &len);
-        if (t->rc == 0)
+        t->part.rc = b_get(&h, rnd_next(&seed) % PX_GETS, &rec, &len);
+        if (t->part.rc == 0)
             free(rec);
     }
-    t->t1 = now_ns();
+    t->part.t1 = now_ns();
+    t->part.ops = i;
     b_journal_close(&h);
     return NULL;
 }
@@ -364,32 +380,23 @@ static int px_threads_child(struct px_job *j, unsigned idx, int ready, int go, s
     struct bstore st;
     struct bjournal h;
     struct px_thread t[MAX_THREADS];
-    pthread_t tid[MAX_THREADS];
-    struct gate gate = GATE_INIT;
-    unsigned n = (unsigned)j->param, started = 0;
-    journal_pos b, e;
-    int rc = px_open_g(j, &st, &h, &b, &e);
+    struct thread_part sum;
+    unsigned n = (unsigned)j->param;
+    int rc = px_open(j, &st, &h, j->jname, DUR_NONE);
     (void)idx;
+    if (rc == 0)
+        rc = px_fill_g(&h, j->b);
     b_journal_close(&h);
     if (rc == 0)
         rc = px_gate(ready, go);
-    for (unsigned i = 0; i < n && rc == 0; i++) {
-        t[i] = (struct px_thread){.j = j, .st = &st, .gate = &gate, .idx = i};
-        if (pthread_create(&tid[i], NULL, px_thread_main, &t[i]) != 0)
-            rc = fail("pthread_create failed");
-        else
-            started++;
+    for (unsigned i = 0; i < n; i++) {
+        t[i] = (struct px_thread){.st = &st, .idx = i};
+        t[i].part.ops = j->ops;
     }
-    gate_open(&gate, started, rc == 0);
-    r->t0 = INT64_MAX;
-    for (unsigned i = 0; i < started; i++) {
-        pthread_join(tid[i], NULL);
-        if (t[i].rc != 0 && rc == 0)
-            rc = t[i].rc;
-        r->t0 = t[i].t0 < r->t0 ? t[i].t0 : r->t0;
-        r->t1 = t[i].t1 > r->t1 ? t[i].t1 : r->t1;
-    }
-    r->ops = (uint64_t)started * j->ops;
+    rc = run_threads(n, px_thread_main, t, sizeof t[0], rc, &sum);
+    r->t0 = sum.t0;
+    r->t1 = sum.t1;
+    r->ops = sum.ops;
     b_store_close(&st);
     return rc;
 }
@@ -397,74 +404,75 @@ static int px_threads_child(struct px_job *j, unsigned idx, int ready, int go, s
 /* A snapshot begun, its bounds read, one get, ended (param 0); or renewed
  * and one get (param 1). By hand: BEGIN REPEATABLE READ, the bounds, the
  * get, ROLLBACK. */
-static int px_snap_child(struct px_job *j, unsigned idx, int ready, int go, struct px_res *r)
+static int snap_setup(struct px_child *c)
 {
-    struct bstore st;
-    struct bjournal h;
-    journal_pos b, e;
-    const void *rec;
-    size_t len;
-    int rc = px_open_g(j, &st, &h, &b, &e);
-    (void)idx;
-    if (rc == 0 && j->param == 1)
-        rc = b_snap_begin(&h);
-    if (rc == 0)
-        rc = px_gate(ready, go);
-    r->t0 = now_ns();
-    for (uint64_t i = 0; i < j->ops && rc == 0; i++) {
-        rc = j->param == 0 ? b_snap_begin(&h) : st.ops->snap_renew(&h);
-        /* The library's snapshot reads the bounds; by hand, a select. */
-        if (rc == 0 && j->im == IMPL_PGRAW)
-            rc = b_bounds(&h, &b, &e);
-        if (rc == 0)
-            rc = b_snap_get(&h, i % PX_GETS, &rec, &len);
-        if (rc == 0 && j->param == 0)
-            rc = b_snap_end(&h);
-    }
-    r->t1 = now_ns();
-    r->ops = j->ops;
-    if (rc == 0 && j->param == 1)
-        rc = b_snap_end(&h);
-    px_close(&st, &h);
+    int rc = px_fill_g(&c->h, c->j->b);
+    if (rc == 0 && c->j->param == 1)
+        rc = b_snap_begin(&c->h);
     return rc;
 }
 
-/* Records of param bytes: appended (ops of them), then each read back. */
-static int px_large_child(struct px_job *j, unsigned idx, int ready, int go, struct px_res *r)
+static int snap_step(struct px_child *c, uint64_t i)
 {
-    struct bstore st;
-    struct bjournal h;
-    journal_record rec;
     journal_pos b, e;
-    unsigned char *big = malloc(j->param);
-    int rc = big ? px_open(j, &st, &h, "large", DUR_NOSYNC) : fail("out of memory");
-    (void)idx;
+    const void *rec;
+    size_t len;
+    int rc = c->j->param == 0 ? b_snap_begin(&c->h) : c->st.ops->snap_renew(&c->h);
+    /* The library's snapshot reads the bounds; by hand, a select. */
+    if (rc == 0 && c->j->im == IMPL_PGRAW)
+        rc = b_bounds(&c->h, &b, &e);
+    if (rc == 0)
+        rc = b_snap_get(&c->h, i % PX_GETS, &rec, &len);
+    if (rc == 0 && c->j->param == 0)
+        rc = b_snap_end(&c->h);
+    return rc;
+}
+
+static int snap_finish(struct px_child *c, int rc)
+{
+    if (rc == 0 && c->j->param == 1)
+        rc = b_snap_end(&c->h);
+    return rc;
+}
+
+static const struct px_steps px_snap = {DUR_NONE, snap_setup, snap_step, snap_finish};
+
+/* Records of param bytes: appended (ops of them), then each read back, the
+ * gets timed from t1 on and reported as bad, in µs. */
+static int large_setup(struct px_child *c)
+{
+    unsigned char *big = malloc(c->j->param);
     if (!big)
-        return rc;
-    memset(big, 0x5a, j->param);
-    rec = (journal_record){big, j->param};
+        return fail("out of memory");
+    memset(big, 0x5a, c->j->param);
+    c->big = (journal_record){big, c->j->param};
+    return 0;
+}
+
+static int large_step(struct px_child *c, uint64_t i)
+{
+    (void)i;
+    return b_append(&c->h, &c->big, 1);
+}
+
+static int large_finish(struct px_child *c, int rc)
+{
+    journal_pos b = 0, e = 0;
     if (rc == 0)
-        rc = px_gate(ready, go);
-    r->t0 = now_ns();
-    for (uint64_t i = 0; i < j->ops && rc == 0; i++)
-        rc = b_append(&h, &rec, 1);
-    r->t1 = now_ns();
-    r->ops = j->ops;
-    /* The gets are timed by the parent from t1 on: reported as bad ns. */
-    if (rc == 0)
-        rc = b_bounds(&h, &b, &e);
-    for (journal_pos p = e - j->ops; p < e && rc == 0; p++) {
+        rc = b_bounds(&c->h, &b, &e);
+    for (journal_pos p = e - c->j->ops; p < e && rc == 0; p++) {
         void *got;
         size_t len;
-        rc = b_get(&h, p, &got, &len);
+        rc = b_get(&c->h, p, &got, &len);
         if (rc == 0)
             free(got);
     }
-    r->bad = (unsigned)((now_ns() - r->t1) / 1000); /* µs of the gets */
-    px_close(&st, &h);
-    free(big);
+    c->r->bad = (unsigned)((now_ns() - c->r->t1) / 1000);
+    free((void *)c->big.data);
     return rc;
 }
+
+static const struct px_steps px_large = {DUR_NOSYNC, large_setup, large_step, large_finish};
 
 static struct px_row px_rows[PX_ROWS];
 static unsigned px_nrows;
@@ -487,12 +495,12 @@ static int cmp_i64(const void *x, const void *y)
 
 /* The wait scenario: its own pipes, latencies from the two children's
  * times. */
-static int px_wait_round(struct px_job *j, unsigned round)
+static int px_wait_round(struct px_job *j, unsigned round, const char *rowname)
 {
     int times[2], rc;
     struct px_res res;
     int64_t start[PX_WAITS], wake[PX_WAITS], lat[PX_WAITS];
-    struct px_row *row = px_row("wait latency, 2 procs", "ms");
+    struct px_row *row = px_row(rowname, "ms");
     if (pipe(times) != 0 || pipe(j->ack) != 0)
         return fail("pipe: %s", strerror(errno));
     j->times = times[1];
@@ -502,7 +510,7 @@ static int px_wait_round(struct px_job *j, unsigned round)
         pid_t pid = fork();
         if (pid == 0) {
             close(times[0]);
-            _exit(px_fork(j, px_wait_child, &res) == 0 ? 0 : 1);
+            _exit(px_fork(j, px_steps_child, &res) == 0 ? 0 : 1);
         }
         close(times[1]);
         close(j->ack[0]);
@@ -525,31 +533,31 @@ static int px_wait_round(struct px_job *j, unsigned round)
 }
 
 /* The scenarios, in the order of the table: the schema's tag, the journal,
- * the row (%u: param), the children and each one's operations (quick or
- * not; divided by param for the threads), param, and what a child's `bad`
- * says. The wait scenario (no fn) times itself. */
+ * the row (%u: param), what the children do, how many, each one's
+ * operations (quick or not; divided by param for the threads), param, and
+ * what a child's `bad` says. The wait scenario times itself. */
 enum px_bad { PX_BAD_NONE, PX_BAD_COUNT, PX_BAD_GET_US };
 
 static const struct {
     const char *tag, *jname, *row;
-    int (*fn)(struct px_job *, unsigned, int, int, struct px_res *);
+    const struct px_steps *steps; /* NULL: the threads */
     unsigned n;
     uint64_t quick, full, param;
     int per_param;
     enum px_bad bad;
 } px_scenarios[] = {
-    {"conn", "c", "connect + open + bounds", px_connect_child, 1, 5, 20, 0, 0, PX_BAD_NONE},
-    {"app", "shared", "append, 4 procs, durable", px_append_child, 4, 50, 300, 0, 0, PX_BAD_NONE},
-    {"trunc", "t", "truncate 100 records", px_trunc_child, 1, 20, 100, 100, 0, PX_BAD_NONE},
-    {"race", "race", "truncate racing 2 appenders", px_race_child, 3, 50, 300, 0, 0, PX_BAD_COUNT},
-    {"wait", "w", NULL, NULL, 2, PX_WAITS, PX_WAITS, 0, 0, PX_BAD_NONE},
-    {"thr", "g", "get, %u threads", px_threads_child, 1, 2000, 16000, 8, 1, PX_BAD_NONE},
-    {"thr", "g", "get, %u threads", px_threads_child, 1, 2000, 16000, 16, 1, PX_BAD_NONE},
-    {"thr", "g", "get, %u threads", px_threads_child, 1, 2000, 16000, 32, 1, PX_BAD_NONE},
-    {"thr", "g", "get, %u threads", px_threads_child, 1, 2000, 16000, 64, 1, PX_BAD_NONE},
-    {"snap", "g", "snapshot begin+get+end", px_snap_child, 1, 200, 2000, 0, 0, PX_BAD_NONE},
-    {"snap", "g", "snapshot renew + get", px_snap_child, 1, 200, 2000, 1, 0, PX_BAD_NONE},
-    {"large", "large", "append 1 MiB, no-sync", px_large_child, 1, 5, 30, 1u << 20, 0, PX_BAD_GET_US},
+    {"conn", "c", "connect + open + bounds", &px_connect, 1, 5, 20, 0, 0, PX_BAD_NONE},
+    {"app", "shared", "append, 4 procs, durable", &px_append, 4, 50, 300, 0, 0, PX_BAD_NONE},
+    {"trunc", "t", "truncate 100 records", &px_trunc, 1, 20, 100, 100, 0, PX_BAD_NONE},
+    {"race", "race", "truncate racing 2 appenders", &px_race, 3, 50, 300, 0, 0, PX_BAD_COUNT},
+    {"wait", "w", "wait latency, 2 procs", &px_wait, 2, PX_WAITS, PX_WAITS, 0, 0, PX_BAD_NONE},
+    {"thr", "g", "get, %u threads", NULL, 1, 2000, 16000, 8, 1, PX_BAD_NONE},
+    {"thr", "g", "get, %u threads", NULL, 1, 2000, 16000, 16, 1, PX_BAD_NONE},
+    {"thr", "g", "get, %u threads", NULL, 1, 2000, 16000, 32, 1, PX_BAD_NONE},
+    {"thr", "g", "get, %u threads", NULL, 1, 2000, 16000, 64, 1, PX_BAD_NONE},
+    {"snap", "g", "snapshot begin+get+end", &px_snap, 1, 200, 2000, 0, 0, PX_BAD_NONE},
+    {"snap", "g", "snapshot renew + get", &px_snap, 1, 200, 2000, 1, 0, PX_BAD_NONE},
+    {"large", "large", "append 1 MiB, no-sync", &px_large, 1, 5, 30, 1u << 20, 0, PX_BAD_GET_US},
 };
 
 static int px_measure(const struct bench *b, enum impl im, unsigned round)
@@ -569,12 +577,13 @@ static int px_measure(const struct bench *b, enum impl im, unsigned round)
         j.ops = b->quick ? px_scenarios[k].quick : px_scenarios[k].full;
         if (px_scenarios[k].per_param)
             j.ops /= j.param;
-        if (!px_scenarios[k].fn) {
-            if ((rc = px_wait_round(&j, round)) != 0)
+        j.steps = px_scenarios[k].steps;
+        if (j.steps == &px_wait) {
+            if ((rc = px_wait_round(&j, round, px_scenarios[k].row)) != 0)
                 return rc;
             continue;
         }
-        if ((rc = px_fork(&j, px_scenarios[k].fn, &r)) != 0)
+        if ((rc = px_fork(&j, j.steps ? px_steps_child : px_threads_child, &r)) != 0)
             return rc;
         snprintf(name, sizeof name, px_scenarios[k].row, (unsigned)j.param);
         row = px_row(name, "ops/s");
