@@ -62,13 +62,6 @@ void b_journal_close(struct bjournal *h)
     memset(h, 0, sizeof *h);
 }
 
-/* Appends n records at h->end in one transaction. 0, JOURNAL_ECONFLICT
- * (h->end is then the journal's end), or BENCH_FAIL. */
-int b_append(struct bjournal *h, const journal_record *recs, size_t n)
-{
-    return h->st->ops->append(h, recs, n);
-}
-
 /* Appends one record at whatever the end is, retrying after conflicts. */
 int b_append_retry(struct bjournal *h, const journal_record *rec)
 {
@@ -80,41 +73,11 @@ int b_append_retry(struct bjournal *h, const journal_record *rec)
     return rc;
 }
 
-int b_get(struct bjournal *h, journal_pos pos, void **rec, size_t *len)
-{
-    return h->st->ops->get(h, pos, rec, len);
-}
-
-int b_snap_begin(struct bjournal *h)
-{
-    return h->st->ops->snap_begin(h);
-}
-
-int b_snap_get(struct bjournal *h, journal_pos pos, const void **rec, size_t *len)
-{
-    return h->st->ops->snap_get(h, pos, rec, len);
-}
-
-int b_snap_end(struct bjournal *h)
-{
-    return h->st->ops->snap_end(h);
-}
-
-int b_range(struct bjournal *h, journal_pos from, struct acc *a)
-{
-    return h->st->ops->range(h, from, a);
-}
-
 int b_snap_range(struct bjournal *h, journal_pos from, struct acc *a)
 {
     if (!h->st->ops->snap_range)
         return fail("%s: no snapshot range", impl_names[h->st->impl]);
     return h->st->ops->snap_range(h, from, a);
-}
-
-int b_bounds(struct bjournal *h, journal_pos *begin, journal_pos *end)
-{
-    return h->st->ops->bounds(h, begin, end);
 }
 
 int b_create_others(struct bstore *st, uint64_t n, const struct bench *b)

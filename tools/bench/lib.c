@@ -28,7 +28,9 @@ static struct lib_journal *lj_of(const struct bjournal *h)
     return h->priv;
 }
 
-int lib_fail(const journal_store *s, const char *what, int rc)
+/* A failed call of the library; on a PostgreSQL store (pg) with the
+ * server's or libpq's message, s NULL meaning journal_store_open(). */
+static int lib_fail(const journal_store *s, const char *what, int rc)
 {
     const char *msg = journal_store_errmsg(s);
     return fail("journal: %s: %s%s%s", what, journal_strerror(rc), *msg ? ": " : "", msg);

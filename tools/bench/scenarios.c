@@ -191,8 +191,6 @@ void free_rows(struct bench *b)
 }
 
 /* ------------------------------------------------------------------------ */
-
-/* ------------------------------------------------------------------------ */
 /* The timed loop                                                           */
 
 /* What one call of a loop works on. */
@@ -263,31 +261,49 @@ static int step_bounds(struct loop *l, uint64_t *ops)
     return rc;
 }
 
-/* How each kind of row loops: the call, how often it reads the clock (reads
- * every 256th call, so that reading it costs them nothing measurable),
- * whether it runs in one snapshot, and for passes over the journal
- * (param of them), what must deliver every record. */
+/* How each kind of row loops: how often it reads the clock (reads every
+ * 256th call, so that reading it costs them nothing measurable), whether
+ * it runs in one snapshot, and for passes over the journal (param of
+ * them), what must deliver every record. */
 static const struct {
-    int (*step)(struct loop *l, uint64_t *ops);
     uint64_t every;
     int snapshot;
     const char *passes;
 } loops[] = {
-    [K_APPEND] = {step_append, 1, 0, NULL},   [K_BATCH] = {step_batch, 1, 0, NULL},
-    [K_GET] = {step_get, 256, 0, NULL},       [K_SNAPGET] = {step_snapget, 256, 1, NULL},
-    [K_RANGE] = {step_range, 1, 0, "range"},  [K_SNAPRANGE] = {step_snaprange, 1, 1, "snapshot range"},
-    [K_BOUNDS] = {step_bounds, 256, 0, NULL},
+    [K_APPEND] = {1, 0, NULL},    [K_BATCH] = {1, 0, NULL},    [K_GET] = {256, 0, NULL},
+    [K_SNAPGET] = {256, 1, NULL}, [K_RANGE] = {1, 0, "range"}, [K_SNAPRANGE] = {1, 1, "snapshot range"},
+    [K_BOUNDS] = {256, 0, NULL},
 };
+
+/* The loop of every kind: step until rw->ops operations are done (or the
+ * passes), the time `until` comes or a step fails; *ops is how many were
+ * done. Inlined where each kind calls it with its step, so that the step
+ * is a direct call in the loop. */
+static inline __attribute__((always_inline)) int timed_loop(struct loop *l, int (*step)(struct loop *, uint64_t *),
+                                                            int64_t until, uint64_t *ops)
+{
+    const struct row *rw = l->rw;
+    uint64_t i = 0, calls = 0, n;
+    int rc = 0;
+
+    while ((loops[rw->kind].passes ? calls < rw->param : i < rw->ops) && rc == 0 &&
+           !time_up(until, calls, loops[rw->kind].every)) {
+        rc = step(l, &n);
+        i += n;
+        calls++;
+    }
+    *ops = i;
+    return rc;
+}
 
 int run_loop(const struct bench *b, const struct row *rw, struct bjournal *h, uint64_t seed, int64_t until,
              uint64_t *ops)
 {
     struct loop l = {.b = b, .rw = rw, .h = h, .seed = seed};
     journal_pos end;
-    uint64_t i = 0, calls = 0, n;
     int rc;
 
-    if (rw->kind >= sizeof loops / sizeof loops[0] || !loops[rw->kind].step)
+    if (rw->kind >= sizeof loops / sizeof loops[0])
         return fail("%s: not a row of one journal", rw->name);
     if ((rc = b_bounds(h, &l.begin, &end)) != 0)
         return rc;
@@ -296,18 +312,37 @@ int run_loop(const struct bench *b, const struct row *rw, struct bjournal *h, ui
         return fail("the journal is empty");
     if (loops[rw->kind].snapshot && (rc = b_snap_begin(h)) != 0)
         return rc;
-    while ((loops[rw->kind].passes ? calls < rw->param : i < rw->ops) && rc == 0 &&
-           !time_up(until, calls, loops[rw->kind].every)) {
-        rc = loops[rw->kind].step(&l, &n);
-        i += n;
-        calls++;
+    switch (rw->kind) {
+    case K_APPEND:
+        rc = timed_loop(&l, step_append, until, ops);
+        break;
+    case K_BATCH:
+        rc = timed_loop(&l, step_batch, until, ops);
+        break;
+    case K_GET:
+        rc = timed_loop(&l, step_get, until, ops);
+        break;
+    case K_SNAPGET:
+        rc = timed_loop(&l, step_snapget, until, ops);
+        break;
+    case K_RANGE:
+        rc = timed_loop(&l, step_range, until, ops);
+        break;
+    case K_SNAPRANGE:
+        rc = timed_loop(&l, step_snaprange, until, ops);
+        break;
+    case K_BOUNDS:
+        rc = timed_loop(&l, step_bounds, until, ops);
+        break;
+    default:
+        rc = fail("%s: not a row of one journal", rw->name);
+        break;
     }
     if (loops[rw->kind].snapshot && b_snap_end(h) != 0 && rc == 0)
         rc = BENCH_FAIL;
-    if (rc == 0 && loops[rw->kind].passes && l.a.n != i)
-        rc = fail("%s delivered %" PRIu64 " records, not %" PRIu64, loops[rw->kind].passes, l.a.n, i);
+    if (rc == 0 && loops[rw->kind].passes && l.a.n != *ops)
+        rc = fail("%s delivered %" PRIu64 " records, not %" PRIu64, loops[rw->kind].passes, l.a.n, *ops);
     sink = l.a.sum;
-    *ops = i;
     return rc;
 }
 
