@@ -19,6 +19,7 @@
 
 #define PX_ROWS 16
 
+/* The positions the wait scenario waits for, each round. */
 #define PX_WAITS 200
 /* The records of the journal the gets read. */
 #define PX_GETS 1000
@@ -45,6 +46,8 @@ static void px_url(const struct bench *b, const char *tag, enum impl im, char *b
              impl_names[im]);
 }
 
+struct px_steps;
+
 /* Runs fn(arg, idx, out) in n children; each writes one struct px_res to
  * the pipe. The children start their timed part together: each reports
  * ready (one byte), then waits for end of file on `go`. */
@@ -60,8 +63,6 @@ struct px_job {
     int ack[2];                   /* the wait scenario's pipe from waiter to appender */
     int times;                    /* the pipe its children send their timestamps on */
 };
-
-struct px_steps;
 
 static int px_open(struct px_job *j, struct bstore *st, struct bjournal *h, const char *name, enum dur dur);
 static void px_close(struct bstore *st, struct bjournal *h);
