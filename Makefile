@@ -144,11 +144,14 @@ LIB_OBJ := $(LIB_SRC:lib/%.c=$(B)/lib/%.o)
 LIB_PIC := $(LIB_SRC:lib/%.c=$(B)/lib/%.pic.o)
 LIB_HDR := include/journal.h $(wildcard lib/*.h lib/*/*.h)
 
-# Every tools/NAME.c is a program build/bin/NAME; journal-bench also uses
-# SQLite (its comparison), LMDB directly (its floor) and libpq (its pgraw,
-# through lib/pg/pq_load.h), so a PG=0 build has no journal-bench.
+# Every tools/NAME.c is a program build/bin/NAME. journal-bench is the files
+# of tools/bench/; it also uses SQLite (its comparison), LMDB directly (its
+# floor) and libpq (its pgraw, through lib/pg/pq_load.h), so a PG=0 build has
+# no journal-bench.
 TOOL_SRC := $(sort $(wildcard tools/*.c))
-TOOLS := $(filter-out $(B)/bin/journal-bench,$(TOOL_SRC:tools/%.c=$(B)/bin/%))
+TOOLS := $(TOOL_SRC:tools/%.c=$(B)/bin/%)
+BENCH_SRC := $(sort $(wildcard tools/bench/*.c))
+BENCH_HDR := $(wildcard tools/bench/*.h) lib/pg/pq_load.h lib/lmdb/format.h lib/byteorder.h
 BENCH := $(if $(filter 1,$(PG)),$(B)/bin/journal-bench)
 # What make install installs: the tools, not the demo.
 INSTALL_TOOLS := $(filter-out $(B)/bin/journal-demo,$(TOOLS))
@@ -231,12 +234,13 @@ $(B)/libjournal.so: $(B)/libjournal.so.$(VERSION)
 
 $(B)/bin/%: tools/%.c $(B)/libjournal.a include/journal.h
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(REQ_CFLAGS) $(TOOL_CFLAGS) -o $@ $< $(B)/libjournal.a $(TOOL_LIBS) $(LDFLAGS) $(LIBS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(REQ_CFLAGS) -o $@ $< $(B)/libjournal.a $(LDFLAGS) $(LIBS)
 
-$(B)/bin/journal-bench: TOOL_CFLAGS = $(call need,sqlite3,libsqlite3-dev,bench)$(LMDB_CFLAGS) $(PG_CFLAGS) \
-	$(shell $(PKG_CONFIG) --cflags sqlite3)
-$(B)/bin/journal-bench: TOOL_LIBS = $(shell $(PKG_CONFIG) --libs sqlite3) -lm
-$(B)/bin/journal-bench: lib/pg/pq_load.h
+$(B)/bin/journal-bench: $(BENCH_SRC) $(BENCH_HDR) $(B)/libjournal.a include/journal.h
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(REQ_CFLAGS) $(call need,sqlite3,libsqlite3-dev,bench)$(LMDB_CFLAGS) \
+		$(PG_CFLAGS) $(shell $(PKG_CONFIG) --cflags sqlite3) -o $@ $(BENCH_SRC) $(B)/libjournal.a \
+		$(shell $(PKG_CONFIG) --libs sqlite3) -lm $(LDFLAGS) $(LIBS)
 
 $(B)/examples/%: examples/%.c $(B)/libjournal.a include/journal.h
 	@mkdir -p $(@D)
@@ -337,7 +341,7 @@ uninstall:
 	for m in $(notdir $(INSTALL_MAN)); do rm -f $(DESTDIR)$(MANDIR)/man1/$$m; done
 
 format:
-	clang-format -i include/*.h lib/*.[ch] lib/*/*.[ch] tests/*.[ch] tools/*.c $(wildcard examples/*.c)
+	clang-format -i include/*.h lib/*.[ch] lib/*/*.[ch] tests/*.[ch] tools/*.c tools/bench/*.[ch] $(wildcard examples/*.c)
 
 clean:
 	rm -rf build
