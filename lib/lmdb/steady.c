@@ -14,14 +14,15 @@
  *      freed before its oldest reader, so the pages of S stay as they are;
  *   2. copy S's meta page (it is still in its slot: checked by txnid);
  *   3. fdatasync the data file: the pages of S are on disk;
- *   4. write the copy, with the machine's boot id, into one of the two
- *      512-byte slots of the side file (checksummed; the other slot keeps
- *      the previous point) and fdatasync it;
+ *   4. under flock() on the side file, unless a newer state is recorded
+ *      there already (another process's point), write the copy, with the
+ *      machine's boot id, into one of the two 512-byte slots of the side
+ *      file (checksummed; the other slot keeps the previous point) and
+ *      fdatasync it: the recorded txnid only grows;
  *   5. release the previous pin.
  * No writer lock is needed: commits go on during the sync, and cannot
- * touch S. Steady points of all processes are serialized by flock() on
- * the side file, and each reads the current record first, so the recorded
- * txnid only grows.
+ * touch S. The flock is not held during the sync either, so that an open
+ * or another process's point waits only for a record to be written.
  *
  * Recovery, at open, under the same flock and before LMDB reads the file:
  * when the record's boot id is not the machine's (the machine restarted
@@ -33,10 +34,10 @@
  *
  * Reclaiming dead readers' slots (mdb_reader_check()) could drop the pin
  * of a dead process that protects the recorded point; so in a store with a
- * side file it is done only right after a steady point of our own, under
- * the flock. When every process has died, the first to open resets LMDB's
- * reader table, pins included: so every writable open takes a steady
- * point, before the store can commit anything.
+ * side file it is done only under the flock, right after a steady point,
+ * and only when the recorded state is one this handle pins. When every process has died, the first to open resets
+ * LMDB's reader table, pins included: so every writable open takes a steady point, before the store can commit
+ * anything.
  *
  * Once a store has a side file, a default (durable) handle of it commits
  * with MDB_NOSYNC too and takes a steady point before acknowledging each
@@ -249,17 +250,65 @@ static int pin_begin(struct lmdb_store *ls, MDB_txn **t)
     return rc;
 }
 
+static int lock_side(struct lmdb_steady *st)
+{
+    while (flock(st->fd, LOCK_EX) != 0)
+        if (errno != EINTR)
+            return -errno;
+    return 0;
+}
+
+static void unlock_side(struct lmdb_steady *st)
+{
+    flock(st->fd, LOCK_UN);
+}
+
 /*
- * Takes a steady point: the caller holds st->mu and the flock. Returns 0,
- * MDB_MAP_RESIZED (adopt the map and retry), or a contract code.
+ * Records the pinned state r->txnid in the side file, under the flock,
+ * unless a newer state is recorded already (another process's point, made
+ * while this one synced): the recorded txnid only grows. Then, with
+ * `check` and when the recorded state is one this handle pins, reclaims
+ * dead readers' slots: no dead pin protects anything recorded any more.
  */
-static int take(struct lmdb_store *ls, int writer)
+static int record(struct lmdb_store *ls, struct steady_rec *r, int check)
 {
     struct lmdb_steady *st = ls->steady;
-    struct steady_rec cur, r;
+    struct steady_rec cur;
+    int rc, have;
+
+    if ((rc = lock_side(st)) != 0)
+        return rc;
+    if ((have = rec_read(st->fd, &cur)) < 0) {
+        rc = have;
+        goto out;
+    }
+    if (have == 1 || cur.txnid < r->txnid) {
+        r->seq = have == 0 ? cur.seq + 1 : 1;
+        if ((rc = rec_write(st->fd, r)) != 0)
+            goto out;
+    }
+    if (check && (have == 1 || cur.txnid <= r->txnid))
+        mdb_reader_check(ls->env, NULL);
+out:
+    unlock_side(st);
+    return rc;
+}
+
+/*
+ * Takes a steady point: pins the latest state, syncs the data file, and
+ * records the state. The caller holds st->mu, and with `writer` LMDB's
+ * writer lock and the gate. The sync, the long part, is outside the
+ * flock, so that opens and other processes' points wait only for the
+ * record. Returns 0, MDB_MAP_RESIZED (adopt the map and retry), or a
+ * contract code.
+ */
+static int take(struct lmdb_store *ls, int writer, int check)
+{
+    struct lmdb_steady *st = ls->steady;
+    struct steady_rec r;
     MDB_stat es;
     uint64_t s = 0;
-    int fd, rc, have;
+    int fd, rc;
 
     if ((rc = mdb_env_get_fd(ls->env, &fd)) != 0)
         return rc;
@@ -271,9 +320,6 @@ static int take(struct lmdb_store *ls, int writer)
     mdb_env_stat(ls->env, &es);
     if (!writer)
         journal__lmdb_gate_leave(ls);
-    /* Read the record first: the state pinned next is at least as new. */
-    if ((have = rec_read(st->fd, &cur)) < 0)
-        return have;
     memset(&r, 0, sizeof r);
     for (int tries = 0;; tries++) {
         rc = pin_begin(ls, &st->spare);
@@ -303,11 +349,10 @@ static int take(struct lmdb_store *ls, int writer)
         rc = -errno;
         goto fail;
     }
-    r.seq = have == 0 ? cur.seq + 1 : 1;
     r.txnid = s;
     r.psize = es.ms_psize;
     memcpy(r.boot, st->boot, BOOT_LEN);
-    if ((rc = rec_write(st->fd, &r)) != 0)
+    if ((rc = record(ls, &r, check)) != 0)
         goto fail;
     {
         MDB_envinfo info;
@@ -318,6 +363,8 @@ static int take(struct lmdb_store *ls, int writer)
             journal__lmdb_gate_leave(ls);
         atomic_store(&st->pg_at, info.me_last_pgno);
     }
+    /* The previous pin goes: the recorded state is pinned by this one, or
+     * (a newer one) by the process that recorded it. */
     if (st->pinned)
         mdb_txn_reset(st->pin);
     {
@@ -332,23 +379,10 @@ fail:
     return rc;
 }
 
-static int lock_side(struct lmdb_steady *st)
-{
-    while (flock(st->fd, LOCK_EX) != 0)
-        if (errno != EINTR)
-            return -errno;
-    return 0;
-}
-
-static void unlock_side(struct lmdb_steady *st)
-{
-    flock(st->fd, LOCK_UN);
-}
-
 /*
  * A steady point, then (with `check`) the reclaiming of dead readers'
- * slots, under the flock. `writer`: hold LMDB's writer lock throughout
- * (the first point of an open).
+ * slots. `writer`: hold LMDB's writer lock throughout (the first point of
+ * an open).
  */
 static int steady_point(struct lmdb_store *ls, int check, int writer, int adopt)
 {
@@ -357,11 +391,8 @@ static int steady_point(struct lmdb_store *ls, int check, int writer, int adopt)
     int rc;
 
     for (;;) {
+        rc = 0;
         pthread_mutex_lock(&st->mu);
-        if ((rc = lock_side(st)) != 0) {
-            pthread_mutex_unlock(&st->mu);
-            return rc;
-        }
         if (writer) {
             journal__lmdb_gate_enter(ls);
             rc = mdb_txn_begin(ls->env, NULL, 0, &w);
@@ -370,16 +401,13 @@ static int steady_point(struct lmdb_store *ls, int check, int writer, int adopt)
         }
         if (rc == 0) {
             atomic_store(&st->dirty, 0);
-            rc = take(ls, writer);
-            if (rc == 0 && check)
-                mdb_reader_check(ls->env, NULL);
+            rc = take(ls, writer, check);
         }
         if (w) {
             mdb_txn_abort(w);
             w = NULL;
             journal__lmdb_gate_leave(ls);
         }
-        unlock_side(st);
         pthread_mutex_unlock(&st->mu);
         if (rc == MDB_READERS_FULL && !writer) {
             writer = 1; /* a first pin: see take() */
@@ -568,10 +596,15 @@ int journal__lmdb_steady_in_txn(struct lmdb_store *ls)
 }
 
 /* Pages the data may grow by while the steady point pins what is freed:
- * an eighth, at least 64. */
+ * an eighth, at least 64 and at most GROWTH_MAX. A budget that grew with
+ * the file would let a slow sync feed itself: the longer a sync, the more
+ * pages freed meanwhile, the more the file grows, the longer the next. */
+#define GROWTH_MAX 4096 /* 16 MiB of 4 KiB pages */
+
 static uint64_t page_budget(uint64_t pg)
 {
-    return pg / 8 > 64 ? pg / 8 : 64;
+    uint64_t b = pg / 8 > 64 ? pg / 8 : 64;
+    return b < GROWTH_MAX ? b : GROWTH_MAX;
 }
 
 int journal__lmdb_steady_committed(struct lmdb_store *ls)
