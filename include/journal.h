@@ -81,7 +81,8 @@
  * With JOURNAL_NOSYNC nothing is synced when a write commits (it is
  * visible to every process at once, and a crash of the process loses
  * nothing). Every 50 ms (opts.sync_interval_ms), or sooner when the data
- * grows fast (opts.sync_bytes, or an eighth of the store), a background
+ * grows fast (opts.sync_bytes appended, or the file grown by an eighth, at
+ * most 16 MiB, since the last steady point), a background
  * thread makes the latest commit a *steady point*: it syncs the data file
  * and records the commit in the side file "steady" of the store, and its
  * pages are not reused until the next steady point is recorded. After a
@@ -95,7 +96,10 @@
  * of a store that must go back first returns -EAGAIN and changes nothing:
  * open it writable once. The cost: pages freed since the last steady point
  * cannot be reused yet, so the data file holds about two intervals' worth
- * of freed pages more than with durable writes. Once a store has been
+ * of freed pages more than with durable writes; a write that finds the file
+ * grown by twice that budget since the last steady point waits for one
+ * (each 100-byte append dirties about six fresh 4 KiB pages meanwhile:
+ * doc/steady.md). Once a store has been
  * opened with JOURNAL_NOSYNC, its durable handles commit the same way and
  * take a steady point before each call returns (two syncs, as before).
  * Steady points need the machine's boot id (/proc/sys/kernel/random/boot_id)
