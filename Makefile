@@ -295,11 +295,12 @@ test: $(TEST_DEPS)
 
 check: test
 
-# journal_wait()'s tests and journal-dump --follow's alone, on LMDB: with
-# WAIT=poll, the portable fallback (build/wait-poll/).
+# journal_wait()'s tests (suite wait, and the contract's three in suite
+# journal) and journal-dump --follow's alone, on LMDB: with WAIT=poll, the
+# portable fallback (build/wait-poll/).
+TEST_WAIT_FILTER := @(wait/*|journal/@(returns_0_at_once_when_a_record_is_there|times_out_when_nothing_comes|wakes_when_another_thread_appends)|tools/follow*)
 test-wait: lib tools $(TEST_BIN)
-	$(TEST_ENV) $(TEST_BIN) --filter 'wait*/*' --jobs=$(CRITERION_JOBS)
-	$(TEST_ENV) $(TEST_BIN) --filter 'dump/follow*' --jobs=$(CRITERION_JOBS)
+	$(TEST_ENV) $(TEST_BIN) --filter '$(TEST_WAIT_FILTER)' --jobs=$(CRITERION_JOBS)
 
 valgrind: $(TEST_DEPS)
 	$(TEST_ENV) JOURNAL_TEST_VALGRIND=1 valgrind --quiet --error-exitcode=99 --leak-check=full \

@@ -13,14 +13,7 @@
 
 #include "util.h"
 
-TestSuite(names, .init = tu_setup, .fini = tu_teardown);
-TestSuite(bounds, .init = tu_setup, .fini = tu_teardown);
-TestSuite(append, .init = tu_setup, .fini = tu_teardown);
-TestSuite(batch, .init = tu_setup, .fini = tu_teardown);
-TestSuite(truncate, .init = tu_setup, .fini = tu_teardown);
-TestSuite(get, .init = tu_setup, .fini = tu_teardown);
-TestSuite(range, .init = tu_setup, .fini = tu_teardown);
-TestSuite(wait, .init = tu_setup, .fini = tu_teardown);
+TestSuite(journal, .init = tu_setup, .fini = tu_teardown);
 
 /* Valgrind runs the suite about 50 times slower: the tests that exist to
  * show scale use a tenth of their size there. */
@@ -123,7 +116,7 @@ static void listed_free(struct listed *l)
 
 /* ----------------------------------------------------------------- names */
 
-Test(names, of_1_to_255_bytes_are_accepted)
+Test(journal, of_1_to_255_bytes_are_accepted)
 {
     const char *path = tu_store();
     journal_store *s = tu_open_store(path, 0);
@@ -153,7 +146,7 @@ Test(names, of_1_to_255_bytes_are_accepted)
     cr_assert_eq(journal_store_close(s), 0);
 }
 
-Test(names, empty_or_of_256_bytes_give_einval_and_create_nothing)
+Test(journal, empty_or_of_256_bytes_give_einval_and_create_nothing)
 {
     journal_store *s = tu_open_store(tu_store(), 0);
     struct listed l = {0};
@@ -177,7 +170,7 @@ static int by_name(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-Test(names, may_hold_every_byte_value_and_list_back_byte_exact)
+Test(journal, may_hold_every_byte_value_and_list_back_byte_exact)
 {
     const char *path = tu_store();
     journal_store *s = tu_open_store(path, JOURNAL_NOSYNC);
@@ -226,7 +219,7 @@ Test(names, may_hold_every_byte_value_and_list_back_byte_exact)
 
 /* The contract promises 1,000,000 journals in a store; the default suite
  * shows 10,000 to stay fast. */
-Test(names, ten_thousand_journals_list_in_byte_order_and_open_again, .timeout = 120)
+Test(journal, ten_thousand_journals_list_in_byte_order_and_open_again, .timeout = 120)
 {
     unsigned n = scaled(10000);
     journal_store *s = tu_open_store(tu_store(), JOURNAL_NOSYNC);
@@ -277,7 +270,7 @@ Test(names, ten_thousand_journals_list_in_byte_order_and_open_again, .timeout = 
 
 /* ---------------------------------------------------------------- bounds */
 
-Test(bounds, of_a_new_journal_are_0_0)
+Test(journal, of_a_new_journal_are_0_0)
 {
     journal_store *s = tu_open_store(tu_store(), 0);
     journal *j = tu_open_journal(s, "new");
@@ -288,7 +281,7 @@ Test(bounds, of_a_new_journal_are_0_0)
     cr_assert_eq(journal_store_close(s), 0);
 }
 
-Test(bounds, follow_appends)
+Test(journal, follow_appends)
 {
     journal_store *s = tu_open_store(tu_store(), 0);
     journal *j = tu_open_journal(s, "j");
@@ -302,7 +295,7 @@ Test(bounds, follow_appends)
     cr_assert_eq(journal_store_close(s), 0);
 }
 
-Test(bounds, after_truncating_everything_begin_and_end_are_the_old_end_also_after_reopen)
+Test(journal, after_truncating_everything_begin_and_end_are_the_old_end_also_after_reopen)
 {
     const char *path = tu_store();
     journal_store *s = tu_open_store(path, 0);
@@ -326,7 +319,7 @@ Test(bounds, after_truncating_everything_begin_and_end_are_the_old_end_also_afte
     cr_assert_eq(journal_store_close(s), 0);
 }
 
-Test(bounds, out_pointers_may_be_null)
+Test(journal, out_pointers_may_be_null)
 {
     journal_store *s = tu_open_store(tu_store(), 0);
     journal *j = journal_with(s, "j", 3);
@@ -343,7 +336,7 @@ Test(bounds, out_pointers_may_be_null)
 
 /* ---------------------------------------------------------------- append */
 
-Test(append, succeeds_at_the_end_and_conflicts_below_it_writing_nothing)
+Test(journal, succeeds_at_the_end_and_conflicts_below_it_writing_nothing)
 {
     journal_store *s = tu_open_store(tu_store(), 0);
     journal *j = journal_with(s, "j", 3);
@@ -359,7 +352,7 @@ Test(append, succeeds_at_the_end_and_conflicts_below_it_writing_nothing)
     cr_assert_eq(journal_store_close(s), 0);
 }
 
-Test(append, conflicts_at_truncated_positions)
+Test(journal, conflicts_at_truncated_positions)
 {
     journal_store *s = tu_open_store(tu_store(), 0);
     journal *j = journal_with(s, "j", 5);
@@ -375,7 +368,7 @@ Test(append, conflicts_at_truncated_positions)
     cr_assert_eq(journal_store_close(s), 0);
 }
 
-Test(append, above_the_end_gives_ebeyond_and_writes_nothing)
+Test(journal, above_the_end_gives_ebeyond_and_writes_nothing)
 {
     journal_store *s = tu_open_store(tu_store(), 0);
     journal *j = tu_open_journal(s, "j");
@@ -395,7 +388,7 @@ Test(append, above_the_end_gives_ebeyond_and_writes_nothing)
     cr_assert_eq(journal_store_close(s), 0);
 }
 
-Test(append, accepts_zero_length_records_with_or_without_a_pointer)
+Test(journal, accepts_zero_length_records_with_or_without_a_pointer)
 {
     journal_store *s = tu_open_store(tu_store(), 0);
     journal *j = tu_open_journal(s, "j");
@@ -410,7 +403,7 @@ Test(append, accepts_zero_length_records_with_or_without_a_pointer)
     cr_assert_eq(journal_store_close(s), 0);
 }
 
-Test(append, null_record_with_a_length_gives_einval_and_writes_nothing)
+Test(journal, null_record_with_a_length_gives_einval_and_writes_nothing)
 {
     journal_store *s = tu_open_store(tu_store(), 0);
     journal *j = journal_with(s, "j", 1);
@@ -421,7 +414,7 @@ Test(append, null_record_with_a_length_gives_einval_and_writes_nothing)
     cr_assert_eq(journal_store_close(s), 0);
 }
 
-Test(append, of_4_gib_or_more_gives_emsgsize_and_writes_nothing)
+Test(journal, of_4_gib_or_more_gives_emsgsize_and_writes_nothing)
 {
     journal_store *s;
     journal *j;
@@ -443,7 +436,7 @@ Test(append, of_4_gib_or_more_gives_emsgsize_and_writes_nothing)
 
 /* A store too small for it shows that the size itself is accepted without
  * writing 4 GiB: the record is untouched zero pages of an anonymous map. */
-Test(append, of_4_gib_minus_1_bytes_is_not_refused_for_its_size, .timeout = 60)
+Test(journal, of_4_gib_minus_1_bytes_is_not_refused_for_its_size, .timeout = 60)
 {
     journal_options o = {.max_size = 1u << 20};
     journal_store *s = NULL;
@@ -465,7 +458,7 @@ Test(append, of_4_gib_minus_1_bytes_is_not_refused_for_its_size, .timeout = 60)
     munmap(big, UINT32_MAX);
 }
 
-Test(append, round_trips_a_64_mib_record_byte_exact, .timeout = 60)
+Test(journal, round_trips_a_64_mib_record_byte_exact, .timeout = 60)
 {
     const size_t len = 64u << 20;
     unsigned char *big = malloc(len);
@@ -501,7 +494,7 @@ Test(append, round_trips_a_64_mib_record_byte_exact, .timeout = 60)
     free(big);
 }
 
-Test(append, through_one_handle_is_visible_at_once_through_another)
+Test(journal, through_one_handle_is_visible_at_once_through_another)
 {
     journal_store *s = tu_open_store(tu_store(), 0);
     journal *a = tu_open_journal(s, "j"), *b = tu_open_journal(s, "j");
@@ -526,7 +519,7 @@ Test(append, through_one_handle_is_visible_at_once_through_another)
     cr_assert_eq(journal_store_close(s), 0);
 }
 
-Test(append, journals_of_one_store_are_independent)
+Test(journal, journals_of_one_store_are_independent)
 {
     journal_store *s = tu_open_store(tu_store(), 0);
     journal *a = journal_with(s, "a", 3), *b = tu_open_journal(s, "b");
@@ -544,7 +537,7 @@ Test(append, journals_of_one_store_are_independent)
 
 /* ----------------------------------------------------------------- batch */
 
-Test(batch, appends_n_records_at_the_end_in_order)
+Test(journal, appends_n_records_at_the_end_in_order)
 {
     journal_store *s = tu_open_store(tu_store(), 0);
     journal *j = tu_open_journal(s, "j");
@@ -561,7 +554,7 @@ Test(batch, appends_n_records_at_the_end_in_order)
     cr_assert_eq(journal_store_close(s), 0);
 }
 
-Test(batch, of_a_thousand_records_is_one_call)
+Test(journal, of_a_thousand_records_is_one_call)
 {
     journal_store *s = tu_open_store(tu_store(), 0);
     journal *j = journal_with(s, "j", 2);
@@ -580,7 +573,7 @@ Test(batch, of_a_thousand_records_is_one_call)
     cr_assert_eq(journal_store_close(s), 0);
 }
 
-Test(batch, conflict_or_beyond_writes_nothing)
+Test(journal, conflict_or_beyond_writes_nothing)
 {
     journal_store *s = tu_open_store(tu_store(), 0);
     journal *j = journal_with(s, "j", 5);
@@ -602,7 +595,7 @@ Test(batch, conflict_or_beyond_writes_nothing)
     cr_assert_eq(journal_store_close(s), 0);
 }
 
-Test(batch, with_a_null_record_of_some_length_gives_einval_and_writes_nothing)
+Test(journal, with_a_null_record_of_some_length_gives_einval_and_writes_nothing)
 {
     journal_store *s = tu_open_store(tu_store(), 0);
     journal *j = journal_with(s, "j", 1);
@@ -614,7 +607,7 @@ Test(batch, with_a_null_record_of_some_length_gives_einval_and_writes_nothing)
     cr_assert_eq(journal_store_close(s), 0);
 }
 
-Test(batch, of_zero_records_returns_0_at_the_end_only)
+Test(journal, of_zero_records_returns_0_at_the_end_only)
 {
     journal_store *s = tu_open_store(tu_store(), 0);
     journal *j = journal_with(s, "j", 3);
@@ -632,7 +625,7 @@ Test(batch, of_zero_records_returns_0_at_the_end_only)
 
 /* -------------------------------------------------------------- truncate */
 
-Test(truncate, at_or_below_begin_does_nothing_and_returns_0)
+Test(journal, at_or_below_begin_does_nothing_and_returns_0)
 {
     journal_store *s = tu_open_store(tu_store(), 0);
     journal *j = tu_open_journal(s, "j");
@@ -652,7 +645,7 @@ Test(truncate, at_or_below_begin_does_nothing_and_returns_0)
     cr_assert_eq(journal_store_close(s), 0);
 }
 
-Test(truncate, above_the_end_gives_ebeyond_and_removes_nothing)
+Test(journal, above_the_end_gives_ebeyond_and_removes_nothing)
 {
     journal_store *s = tu_open_store(tu_store(), 0);
     journal *j = tu_open_journal(s, "j");
@@ -669,7 +662,7 @@ Test(truncate, above_the_end_gives_ebeyond_and_removes_nothing)
     cr_assert_eq(journal_store_close(s), 0);
 }
 
-Test(truncate, removes_the_oldest_records_first)
+Test(journal, removes_the_oldest_records_first)
 {
     journal_store *s = tu_open_store(tu_store(), 0);
     journal *j = journal_with(s, "j", 10);
@@ -688,7 +681,7 @@ Test(truncate, removes_the_oldest_records_first)
 }
 
 /* The contract promises one call removes 1,000,000 records. */
-Test(truncate, removes_a_million_records_in_one_call, .timeout = 120)
+Test(journal, removes_a_million_records_in_one_call, .timeout = 120)
 {
     const journal_pos n = scaled(1000000), chunk = 10000, keep = 10;
     journal_store *s = tu_open_store(tu_store(), JOURNAL_NOSYNC);
@@ -726,7 +719,7 @@ Test(truncate, removes_a_million_records_in_one_call, .timeout = 120)
 
 /* ------------------------------------------------------------------- get */
 
-Test(get, gives_a_copy_the_caller_owns)
+Test(journal, gives_a_copy_the_caller_owns)
 {
     journal_store *s = tu_open_store(tu_store(), 0);
     journal *j = journal_with(s, "j", 2);
@@ -741,7 +734,7 @@ Test(get, gives_a_copy_the_caller_owns)
     cr_assert_eq(journal_store_close(s), 0);
 }
 
-Test(get, of_a_zero_length_record_gives_a_non_null_pointer)
+Test(journal, of_a_zero_length_record_gives_a_non_null_pointer)
 {
     journal_store *s = tu_open_store(tu_store(), 0);
     journal *j = tu_open_journal(s, "j");
@@ -756,7 +749,7 @@ Test(get, of_a_zero_length_record_gives_a_non_null_pointer)
     cr_assert_eq(journal_store_close(s), 0);
 }
 
-Test(get, outside_the_bounds_gives_enotfound)
+Test(journal, outside_the_bounds_gives_enotfound)
 {
     journal_store *s = tu_open_store(tu_store(), 0);
     journal *j = tu_open_journal(s, "j");
@@ -825,7 +818,7 @@ static void assert_seen_r(const struct seen *w, journal_pos from, size_t n)
     }
 }
 
-Test(range, delivers_every_record_from_from_to_the_end_in_order)
+Test(journal, delivers_every_record_from_from_to_the_end_in_order)
 {
     journal_store *s = tu_open_store(tu_store(), 0);
     journal *j = journal_with(s, "j", 8);
@@ -843,7 +836,7 @@ Test(range, delivers_every_record_from_from_to_the_end_in_order)
     cr_assert_eq(journal_store_close(s), 0);
 }
 
-Test(range, from_outside_the_bounds_gives_enotfound_and_never_calls)
+Test(journal, from_outside_the_bounds_gives_enotfound_and_never_calls)
 {
     journal_store *s = tu_open_store(tu_store(), 0);
     journal *j = tu_open_journal(s, "j");
@@ -865,7 +858,7 @@ Test(range, from_outside_the_bounds_gives_enotfound_and_never_calls)
     cr_assert_eq(journal_store_close(s), 0);
 }
 
-Test(range, stops_on_journal_stop_and_returns_0)
+Test(journal, stops_on_journal_stop_and_returns_0)
 {
     journal_store *s = tu_open_store(tu_store(), 0);
     journal *j = journal_with(s, "j", 6);
@@ -876,7 +869,7 @@ Test(range, stops_on_journal_stop_and_returns_0)
     cr_assert_eq(journal_store_close(s), 0);
 }
 
-Test(range, returns_a_negative_callback_code_unchanged)
+Test(journal, returns_a_negative_callback_code_unchanged)
 {
     journal_store *s = tu_open_store(tu_store(), 0);
     journal *j = journal_with(s, "j", 6);
@@ -892,7 +885,7 @@ Test(range, returns_a_negative_callback_code_unchanged)
     cr_assert_eq(journal_store_close(s), 0);
 }
 
-Test(range, does_not_deliver_records_its_callback_appends, .timeout = 30)
+Test(journal, does_not_deliver_records_its_callback_appends, .timeout = 30)
 {
     journal_store *s = tu_open_store(tu_store(), 0);
     journal *j = journal_with(s, "j", 5);
@@ -906,7 +899,7 @@ Test(range, does_not_deliver_records_its_callback_appends, .timeout = 30)
     cr_assert_eq(journal_store_close(s), 0);
 }
 
-Test(range, still_delivers_records_its_callback_truncates, .timeout = 30)
+Test(journal, still_delivers_records_its_callback_truncates, .timeout = 30)
 {
     journal_store *s = tu_open_store(tu_store(), 0);
     journal *j = journal_with(s, "j", 5), *other = tu_open_journal(s, "j");
@@ -921,7 +914,7 @@ Test(range, still_delivers_records_its_callback_truncates, .timeout = 30)
 
 /* ------------------------------------------------------------------ wait */
 
-Test(wait, returns_0_at_once_when_a_record_is_there, .timeout = 30)
+Test(journal, returns_0_at_once_when_a_record_is_there, .timeout = 30)
 {
     journal_store *s = tu_open_store(tu_store(), 0);
     journal *j = journal_with(s, "j", 3);
@@ -935,7 +928,7 @@ Test(wait, returns_0_at_once_when_a_record_is_there, .timeout = 30)
     cr_assert_eq(journal_store_close(s), 0);
 }
 
-Test(wait, times_out_when_nothing_comes, .timeout = 30)
+Test(journal, times_out_when_nothing_comes, .timeout = 30)
 {
     journal_store *s = tu_open_store(tu_store(), 0);
     journal *j = tu_open_journal(s, "j");
@@ -974,7 +967,7 @@ static void *wait_rounds(void *arg)
     return NULL;
 }
 
-Test(wait, wakes_when_another_thread_appends, .timeout = 30)
+Test(journal, wakes_when_another_thread_appends, .timeout = 30)
 {
     journal_store *s = tu_open_store(tu_store(), 0);
     journal *j = tu_open_journal(s, "j");

@@ -438,7 +438,7 @@ static char *private_server(void)
     return out;
 }
 
-static void server_teardown(void)
+static void server_stop(void)
 {
     if (server_dir) {
         char *cmd;
@@ -451,12 +451,9 @@ static void server_teardown(void)
         free(server_dir);
         server_dir = NULL;
     }
-    tu_teardown();
 }
 
-TestSuite(pg_server, .init = tu_setup, .fini = server_teardown);
-
-Test(pg_server, calls_fail_clearly_while_the_server_is_down_and_work_again_after, .timeout = 120)
+Test(pg, calls_fail_clearly_while_the_server_is_down_and_work_again_after, .fini = server_stop, .timeout = 120)
 {
     char *base, *url;
     journal_store *s;

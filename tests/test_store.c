@@ -15,7 +15,6 @@
 #include "util.h"
 
 TestSuite(store, .init = tu_setup, .fini = tu_teardown);
-TestSuite(size, .init = tu_setup, .fini = tu_teardown);
 
 static void append_str(journal *j, journal_pos pos, const char *rec)
 {
@@ -1052,7 +1051,7 @@ Test(store, copy_onto_an_existing_store_gives_eexist_and_leaves_it_alone)
 
 /* ----------------------------------------------- size limits (LMDB) */
 
-Test(size, max_size_gives_efull_keeps_what_is_stored_and_recovers_after_truncating, .timeout = 60)
+Test(store, max_size_gives_efull_keeps_what_is_stored_and_recovers_after_truncating, .timeout = 60)
 {
     journal_options o = {.max_size = 4u << 20, .flags = JOURNAL_NOSYNC};
     journal_store *s = NULL;
@@ -1100,7 +1099,7 @@ Test(size, max_size_gives_efull_keeps_what_is_stored_and_recovers_after_truncati
     cr_assert_eq(journal_store_close(s), 0);
 }
 
-Test(size, small_map_grows_through_several_enlargements, .timeout = 60)
+Test(store, small_map_grows_through_several_enlargements, .timeout = 60)
 {
     journal_options o = {.map_size = 256u << 10, .flags = JOURNAL_NOSYNC};
     journal_store *s = NULL;
