@@ -362,7 +362,7 @@ FUZZ_FLAGS := -g -O1 -std=c11 -D_XOPEN_SOURCE=700 -Wall -Wextra -Wshadow -pthrea
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
 # The shim is never sanitized: it sits in front of the sanitizer runtime.
-$(FAULT_SHIM): tests/faultshim.c
+$(FAULT_SHIM): tests/faultshim.c tests/shim.h
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -std=c11 $(TEST_CFLAGS) -Wall -Wextra -Wshadow -fPIC -shared -o $@ $< -ldl -pthread
 
@@ -379,7 +379,7 @@ $(B)/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(LIB_HDR)
 # The crash-image harness (tests/test_crashimg.c): a shim that logs the
 # store's writes and syncs (never sanitized, like the fault shim), and the
 # workload it runs under.
-$(CRASHIMG_SHIM): tests/crashimg_shim.c tests/crashimg.h
+$(CRASHIMG_SHIM): tests/crashimg_shim.c tests/crashimg.h tests/shim.h
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -std=c11 $(TEST_CFLAGS) -Wall -Wextra -Wshadow -fPIC -shared -o $@ $< -ldl -pthread
 

@@ -109,15 +109,12 @@ static int run(char **out, char **err, const char *f, ...) __attribute__((format
 
 static int run(char **out, char **err, const char *f, ...)
 {
-    char *cmd, *o = NULL, *e = NULL;
+    char *o = NULL, *e = NULL;
     va_list ap;
     int status;
     va_start(ap, f);
-    cr_assert(vasprintf(&cmd, f, ap) >= 0);
+    status = tu_vrunf(&o, &e, f, ap);
     va_end(ap);
-    status = tu_run(cmd, &o, &e);
-    cr_assert_neq(status, -1, "could not run %s", cmd);
-    free(cmd);
     own(o);
     own(e);
     if (out)
@@ -135,22 +132,6 @@ static const char *dump_bin(void)
 static const char *copy_bin(void)
 {
     return q(tu_bin("journal-copy"));
-}
-
-static void put_be64(unsigned char *p, uint64_t v)
-{
-    for (int i = 7; i >= 0; i--) {
-        p[i] = (unsigned char)v;
-        v >>= 8;
-    }
-}
-
-static uint64_t get_be64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | p[i];
-    return v;
 }
 
 static void append_all(journal *j, const journal_record *recs, size_t n)
@@ -458,7 +439,7 @@ Test(tools, raw_output_parses_back_into_the_records)
     while (at < (size_t)size) {
         uint64_t len;
         cr_assert_leq(at + 8, (size_t)size, "a length cut short at byte %zu", at);
-        len = get_be64(data + at);
+        len = tu_get_be64(data + at);
         at += 8;
         cr_assert_lt(n, NMIXED + 1, "more records than appended");
         cr_assert_eq(len, recs[n].len, "record %zu", n);
@@ -965,7 +946,7 @@ static void damage(const char *store, const char *name, enum damage what, uint64
     cr_assert_eq(mdb_get(txn, catalog, &k, &v), 0);
     cr_assert_eq(v.mv_size, 24);
     memcpy(key, v.mv_data, 8); /* the journal's id */
-    put_be64(key + 8, pos);
+    tu_put_be64(key + 8, pos);
     k.mv_size = sizeof key;
     k.mv_data = key;
     if (what == DELETE_RECORD) {
