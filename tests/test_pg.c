@@ -382,7 +382,7 @@ static int listening_pid(PGconn *pg, const char *appname)
 /* A private server for the tests that stop it, so that the tests running
  * beside them keep theirs. Its directory must be short (Unix socket
  * paths) and reachable by the postgres user, unlike tu_dir(). It is
- * stopped by the suite's .fini, also when the test fails. */
+ * stopped by the test's .fini (server_stop), also when the test fails. */
 static char *server_dir;
 
 static void run_server_script(const char *verb, char **out)
