@@ -295,11 +295,12 @@ test: $(TEST_DEPS)
 
 check: test
 
-# journal_wait()'s tests and journal-dump --follow's alone, on LMDB: with
-# WAIT=poll, the portable fallback (build/wait-poll/).
+# journal_wait()'s tests (suite wait, and the contract's three in suite
+# journal) and journal-dump --follow's alone, on LMDB: with WAIT=poll, the
+# portable fallback (build/wait-poll/).
+TEST_WAIT_FILTER := @(wait/*|journal/@(returns_0_at_once_when_a_record_is_there|times_out_when_nothing_comes|wakes_when_another_thread_appends)|tools/follow*)
 test-wait: lib tools $(TEST_BIN)
-	$(TEST_ENV) $(TEST_BIN) --filter 'wait*/*' --jobs=$(CRITERION_JOBS)
-	$(TEST_ENV) $(TEST_BIN) --filter 'dump/follow*' --jobs=$(CRITERION_JOBS)
+	$(TEST_ENV) $(TEST_BIN) --filter '$(TEST_WAIT_FILTER)' --jobs=$(CRITERION_JOBS)
 
 valgrind: $(TEST_DEPS)
 	$(TEST_ENV) JOURNAL_TEST_VALGRIND=1 valgrind --quiet --error-exitcode=99 --leak-check=full \
@@ -361,7 +362,7 @@ FUZZ_FLAGS := -g -O1 -std=c11 -D_XOPEN_SOURCE=700 -Wall -Wextra -Wshadow -pthrea
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
 # The shim is never sanitized: it sits in front of the sanitizer runtime.
-$(FAULT_SHIM): tests/faultshim.c
+$(FAULT_SHIM): tests/faultshim.c tests/shim.h
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -std=c11 $(TEST_CFLAGS) -Wall -Wextra -Wshadow -fPIC -shared -o $@ $< -ldl -pthread
 
@@ -378,7 +379,7 @@ $(B)/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(LIB_HDR)
 # The crash-image harness (tests/test_crashimg.c): a shim that logs the
 # store's writes and syncs (never sanitized, like the fault shim), and the
 # workload it runs under.
-$(CRASHIMG_SHIM): tests/crashimg_shim.c tests/crashimg.h
+$(CRASHIMG_SHIM): tests/crashimg_shim.c tests/crashimg.h tests/shim.h
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -std=c11 $(TEST_CFLAGS) -Wall -Wextra -Wshadow -fPIC -shared -o $@ $< -ldl -pthread
 

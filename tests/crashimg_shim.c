@@ -35,89 +35,24 @@
  * write that completed during the sync is not counted as synced by it.
  * Only one process may write a log (the workload is one process).
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
-#include <dlfcn.h>
-#include <errno.h>
+#include "shim.h"
+
 #include <fcntl.h>
-#include <limits.h>
-#include <pthread.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/mman.h>
-#include <sys/types.h>
-#include <sys/uio.h>
-#include <unistd.h>
 
 #include "crashimg.h"
 
-#define SHIM_MAPS 16
-
 static struct {
-    pthread_once_t once;
-    const char *dir;
-    size_t dirlen;
     int log;
     uint64_t seq;
     pthread_mutex_t mu;
-    struct {
-        uintptr_t addr;
-        size_t len;
-        int file;
-    } maps[SHIM_MAPS];
-
-    ssize_t (*write)(int, const void *, size_t);
-    ssize_t (*pwrite)(int, const void *, size_t, off_t);
-    ssize_t (*pwrite64)(int, const void *, size_t, off_t);
-    ssize_t (*writev)(int, const struct iovec *, int);
-    ssize_t (*pwritev)(int, const struct iovec *, int, off_t);
-    ssize_t (*pwritev64)(int, const struct iovec *, int, off_t);
-    int (*fsync)(int);
-    int (*fdatasync)(int);
-    int (*msync)(void *, size_t, int);
-    int (*ftruncate)(int, off_t);
-    int (*ftruncate64)(int, off_t);
-    void *(*mmap)(void *, size_t, int, int, int, off_t);
-    void *(*mmap64)(void *, size_t, int, int, int, off_t);
-    int (*munmap)(void *, size_t);
-} shim = {.once = PTHREAD_ONCE_INIT, .log = -1, .mu = PTHREAD_MUTEX_INITIALIZER};
-
-static void shim_init(void)
-{
-    shim.write = (ssize_t(*)(int, const void *, size_t))dlsym(RTLD_NEXT, "write");
-    shim.pwrite = (ssize_t(*)(int, const void *, size_t, off_t))dlsym(RTLD_NEXT, "pwrite");
-    shim.pwrite64 = (ssize_t(*)(int, const void *, size_t, off_t))dlsym(RTLD_NEXT, "pwrite64");
-    shim.writev = (ssize_t(*)(int, const struct iovec *, int))dlsym(RTLD_NEXT, "writev");
-    shim.pwritev = (ssize_t(*)(int, const struct iovec *, int, off_t))dlsym(RTLD_NEXT, "pwritev");
-    shim.pwritev64 = (ssize_t(*)(int, const struct iovec *, int, off_t))dlsym(RTLD_NEXT, "pwritev64");
-    shim.fsync = (int (*)(int))dlsym(RTLD_NEXT, "fsync");
-    shim.fdatasync = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
-    shim.msync = (int (*)(void *, size_t, int))dlsym(RTLD_NEXT, "msync");
-    shim.ftruncate = (int (*)(int, off_t))dlsym(RTLD_NEXT, "ftruncate");
-    shim.ftruncate64 = (int (*)(int, off_t))dlsym(RTLD_NEXT, "ftruncate64");
-    shim.mmap = (void *(*)(void *, size_t, int, int, int, off_t))dlsym(RTLD_NEXT, "mmap");
-    shim.mmap64 = (void *(*)(void *, size_t, int, int, int, off_t))dlsym(RTLD_NEXT, "mmap64");
-    shim.munmap = (int (*)(void *, size_t))dlsym(RTLD_NEXT, "munmap");
-}
-
-static void shim_ready(void)
-{
-    pthread_once(&shim.once, shim_init);
-}
+} shim = {.log = -1, .mu = PTHREAD_MUTEX_INITIALIZER};
 
 __attribute__((constructor)) static void shim_configure(void)
 {
     const char *v;
 
     shim_ready();
-    v = getenv("JOURNAL_CRASHIMG_DIR");
-    if (v && *v) {
-        shim.dir = v;
-        shim.dirlen = strlen(v);
-    }
+    shim_watch("JOURNAL_CRASHIMG_DIR");
     v = getenv("JOURNAL_CRASHIMG_LOG");
     if (v && *v)
         shim.log = open(v, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
@@ -126,20 +61,11 @@ __attribute__((constructor)) static void shim_configure(void)
 /* The recorded file fd refers to (0 or 1), or -1. */
 static int shim_file(int fd)
 {
-    char link[64], target[PATH_MAX];
+    char target[PATH_MAX];
     const char *base;
-    ssize_t n;
 
-    if (!shim.dir || shim.log < 0 || fd < 0)
+    if (shim.log < 0 || !(base = shim_fd_name(fd, target)))
         return -1;
-    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
-    n = readlink(link, target, sizeof target - 1);
-    if (n < 0 || (size_t)n <= shim.dirlen)
-        return -1;
-    target[n] = '\0';
-    if (memcmp(target, shim.dir, shim.dirlen) != 0 || target[shim.dirlen] != '/')
-        return -1;
-    base = target + shim.dirlen + 1;
     if (strcmp(base, "data.mdb") == 0)
         return CRASHIMG_FILE_DATA;
     if (strcmp(base, "steady") == 0)
@@ -171,7 +97,7 @@ static void shim_log(uint32_t kind, uint32_t file, uint64_t a, uint64_t b, const
     for (int i = 0; i < nv; i++)
         want += v[i].iov_len;
     /* The log is opened O_APPEND; a short write here would be a full disk. */
-    if (shim.writev(shim.log, v, nv) != (ssize_t)want)
+    if (real.writev(shim.log, v, nv) != (ssize_t)want)
         abort();
     shim.seq++;
 }
@@ -214,39 +140,39 @@ ssize_t write(int fd, const void *buf, size_t len)
 {
     struct iovec v = {(void *)buf, len};
     shim_ready();
-    SHIM_WRITE(fd, lseek(fd, 0, SEEK_CUR), &v, 1, shim.write(fd, buf, len));
+    SHIM_WRITE(fd, lseek(fd, 0, SEEK_CUR), &v, 1, real.write(fd, buf, len));
 }
 
 ssize_t pwrite(int fd, const void *buf, size_t len, off_t off)
 {
     struct iovec v = {(void *)buf, len};
     shim_ready();
-    SHIM_WRITE(fd, off, &v, 1, shim.pwrite(fd, buf, len, off));
+    SHIM_WRITE(fd, off, &v, 1, real.pwrite(fd, buf, len, off));
 }
 
 ssize_t pwrite64(int fd, const void *buf, size_t len, off_t off)
 {
     struct iovec v = {(void *)buf, len};
     shim_ready();
-    SHIM_WRITE(fd, off, &v, 1, shim.pwrite64(fd, buf, len, off));
+    SHIM_WRITE(fd, off, &v, 1, real.pwrite64(fd, buf, len, off));
 }
 
 ssize_t writev(int fd, const struct iovec *iov, int n)
 {
     shim_ready();
-    SHIM_WRITE(fd, lseek(fd, 0, SEEK_CUR), iov, n, shim.writev(fd, iov, n));
+    SHIM_WRITE(fd, lseek(fd, 0, SEEK_CUR), iov, n, real.writev(fd, iov, n));
 }
 
 ssize_t pwritev(int fd, const struct iovec *iov, int n, off_t off)
 {
     shim_ready();
-    SHIM_WRITE(fd, off, iov, n, shim.pwritev(fd, iov, n, off));
+    SHIM_WRITE(fd, off, iov, n, real.pwritev(fd, iov, n, off));
 }
 
 ssize_t pwritev64(int fd, const struct iovec *iov, int n, off_t off)
 {
     shim_ready();
-    SHIM_WRITE(fd, off, iov, n, shim.pwritev64(fd, iov, n, off));
+    SHIM_WRITE(fd, off, iov, n, real.pwritev64(fd, iov, n, off));
 }
 
 /* A barrier of `file`: writes logged before the sync started are durable
@@ -273,13 +199,13 @@ static int shim_sync(int file, int rc_real(int, void *, size_t), int fd, void *a
 static int real_fsync(int fd, void *addr, size_t len)
 {
     (void)addr, (void)len;
-    return shim.fsync(fd);
+    return real.fsync(fd);
 }
 
 static int real_fdatasync(int fd, void *addr, size_t len)
 {
     (void)addr, (void)len;
-    return shim.fdatasync(fd);
+    return real.fdatasync(fd);
 }
 
 static int msync_flags;
@@ -287,7 +213,7 @@ static int msync_flags;
 static int real_msync(int fd, void *addr, size_t len)
 {
     (void)fd;
-    return shim.msync(addr, len, msync_flags);
+    return real.msync(addr, len, msync_flags);
 }
 
 int fsync(int fd)
@@ -304,27 +230,22 @@ int fdatasync(int fd)
 
 int msync(void *addr, size_t len, int flags)
 {
-    int file = -1;
+    int file;
     shim_ready();
-    pthread_mutex_lock(&shim.mu);
-    for (int i = 0; i < SHIM_MAPS; i++)
-        if (shim.maps[i].len && (uintptr_t)addr >= shim.maps[i].addr &&
-            (uintptr_t)addr < shim.maps[i].addr + shim.maps[i].len)
-            file = shim.maps[i].file;
-    pthread_mutex_unlock(&shim.mu);
+    file = shim_map_tag(addr);
     if (file < 0 || !(flags & MS_SYNC))
-        return shim.msync(addr, len, flags);
+        return real.msync(addr, len, flags);
     msync_flags = flags;
     return shim_sync(file, real_msync, -1, addr, len);
 }
 
-static int shim_truncate(int (*real)(int, off_t), int fd, off_t len)
+static int shim_truncate(int (*fn)(int, off_t), int fd, off_t len)
 {
     int file = shim_file(fd), rc;
     if (file < 0)
-        return real(fd, len);
+        return fn(fd, len);
     pthread_mutex_lock(&shim.mu);
-    rc = real(fd, len);
+    rc = fn(fd, len);
     if (rc == 0)
         shim_log(CRASHIMG_TRUNC, (uint32_t)file, (uint64_t)len, 0, NULL, 0);
     pthread_mutex_unlock(&shim.mu);
@@ -334,57 +255,20 @@ static int shim_truncate(int (*real)(int, off_t), int fd, off_t len)
 int ftruncate(int fd, off_t len)
 {
     shim_ready();
-    return shim_truncate(shim.ftruncate, fd, len);
+    return shim_truncate(real.ftruncate, fd, len);
 }
 
 int ftruncate64(int fd, off_t len)
 {
     shim_ready();
-    return shim_truncate(shim.ftruncate64, fd, len);
+    return shim_truncate(real.ftruncate64, fd, len);
 }
 
-static void *shim_map(void *(*real)(void *, size_t, int, int, int, off_t), void *addr, size_t len, int prot, int flags,
-                      int fd, off_t off)
+/* A mapping of a recorded file is remembered, for msync, by its file. */
+static int shim_map_check(int fd, int *tag)
 {
-    void *p = real(addr, len, prot, flags, fd, off);
-    int file = (flags & MAP_ANONYMOUS) || p == MAP_FAILED ? -1 : shim_file(fd);
-
-    if (file >= 0) {
-        pthread_mutex_lock(&shim.mu);
-        for (int i = 0; i < SHIM_MAPS; i++) {
-            if (!shim.maps[i].len) {
-                shim.maps[i].addr = (uintptr_t)p;
-                shim.maps[i].len = len;
-                shim.maps[i].file = file;
-                break;
-            }
-        }
-        pthread_mutex_unlock(&shim.mu);
-    }
-    return p;
-}
-
-void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
-{
-    shim_ready();
-    return shim_map(shim.mmap, addr, len, prot, flags, fd, off);
-}
-
-void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off)
-{
-    shim_ready();
-    return shim_map(shim.mmap64, addr, len, prot, flags, fd, off);
-}
-
-int munmap(void *addr, size_t len)
-{
-    shim_ready();
-    pthread_mutex_lock(&shim.mu);
-    for (int i = 0; i < SHIM_MAPS; i++)
-        if (shim.maps[i].len && shim.maps[i].addr == (uintptr_t)addr)
-            shim.maps[i].len = 0;
-    pthread_mutex_unlock(&shim.mu);
-    return shim.munmap(addr, len);
+    *tag = shim_file(fd);
+    return 0;
 }
 
 /* Called by the workload (found with dlsym): a mark in order with the I/O. */

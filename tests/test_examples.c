@@ -29,23 +29,6 @@ static char *example(const char *name)
     return path;
 }
 
-/* Runs the shell command made from fmt; returns its exit status. Output
- * and errors go to *out and *err, which the caller frees. */
-static int run(char **out, char **err, const char *fmt, ...)
-{
-    va_list ap;
-    char *cmd;
-    int rc;
-
-    va_start(ap, fmt);
-    cr_assert(vasprintf(&cmd, fmt, ap) > 0);
-    va_end(ap);
-    rc = tu_run(cmd, out, err);
-    cr_assert_neq(rc, -1, "could not run %s", cmd);
-    free(cmd);
-    return rc;
-}
-
 /* Starts argv[0] with stdout on fd `out` and stdin on /dev/null; returns
  * the child's pid. */
 static pid_t spawn(int out, char *const argv[])
@@ -93,21 +76,21 @@ Test(examples, aggregate_rebuilds_the_balance_from_its_events)
     const char *agg = example("aggregate"), *store = tu_store();
     char *out, *err;
 
-    cr_assert_eq(run(&out, &err, "'%s' '%s' acct deposit 100", agg, store), 0, "%s", err);
+    cr_assert_eq(tu_runf(&out, &err, "'%s' '%s' acct deposit 100", agg, store), 0, "%s", err);
     cr_assert_str_eq(out, "deposit 100 at 0: balance 100 (0 conflicts)\n");
     free(out);
     free(err);
-    cr_assert_eq(run(&out, &err, "'%s' '%s' acct withdraw 30 2", agg, store), 0, "%s", err);
+    cr_assert_eq(tu_runf(&out, &err, "'%s' '%s' acct withdraw 30 2", agg, store), 0, "%s", err);
     cr_assert_str_eq(out, "withdraw 30 at 1: balance 70 (0 conflicts)\n"
                           "withdraw 30 at 2: balance 40 (0 conflicts)\n");
     free(out);
     free(err);
-    cr_assert_eq(run(&out, &err, "'%s' '%s' acct balance", agg, store), 0, "%s", err);
+    cr_assert_eq(tu_runf(&out, &err, "'%s' '%s' acct balance", agg, store), 0, "%s", err);
     cr_assert_str_eq(out, "acct: balance 40 after 3 events\n");
     free(out);
     free(err);
     /* Another account is another journal, with its own history. */
-    cr_assert_eq(run(&out, &err, "'%s' '%s' other balance", agg, store), 0, "%s", err);
+    cr_assert_eq(tu_runf(&out, &err, "'%s' '%s' other balance", agg, store), 0, "%s", err);
     cr_assert_str_eq(out, "other: balance 0 after 0 events\n");
     free(out);
     free(err);
@@ -118,12 +101,12 @@ Test(examples, aggregate_rejects_an_overdraft_and_appends_nothing)
     const char *agg = example("aggregate"), *store = tu_store();
     char *out, *err;
 
-    cr_assert_eq(run(NULL, NULL, "'%s' '%s' acct deposit 50", agg, store), 0);
-    cr_assert_eq(run(&out, &err, "'%s' '%s' acct withdraw 80", agg, store), 3, "%s", err);
+    cr_assert_eq(tu_runf(NULL, NULL, "'%s' '%s' acct deposit 50", agg, store), 0);
+    cr_assert_eq(tu_runf(&out, &err, "'%s' '%s' acct withdraw 80", agg, store), 3, "%s", err);
     cr_assert_str_eq(out, "withdraw 80: rejected, balance 50\n");
     free(out);
     free(err);
-    cr_assert_eq(run(&out, NULL, "'%s' '%s' acct balance", agg, store), 0);
+    cr_assert_eq(tu_runf(&out, NULL, "'%s' '%s' acct balance", agg, store), 0);
     cr_assert_str_eq(out, "acct: balance 50 after 1 events\n");
     free(out);
 }
@@ -171,7 +154,7 @@ Test(examples, aggregate_never_overdraws_when_two_processes_race)
     pid_t pids[2];
     int fds[2], code;
 
-    cr_assert_eq(run(NULL, NULL, "'%s' '%s' acct deposit 1000", agg, store), 0);
+    cr_assert_eq(tu_runf(NULL, NULL, "'%s' '%s' acct deposit 1000", agg, store), 0);
     for (int i = 0; i < 2; i++) {
         fds[i] = open(tu_path(i ? "out1" : "out0"), O_RDWR | O_CREAT | O_TRUNC, 0600);
         cr_assert(fds[i] >= 0);
@@ -184,7 +167,7 @@ Test(examples, aggregate_never_overdraws_when_two_processes_race)
          * at least one of them. */
         cr_assert(code == 0 || code == 3, "aggregate exited with %d", code);
         close(fds[i]);
-        cr_assert_eq(run(&out[i], NULL, "cat '%s'", tu_path(i ? "out1" : "out0")), 0);
+        cr_assert_eq(tu_runf(&out[i], NULL, "cat '%s'", tu_path(i ? "out1" : "out0")), 0);
         accepted += count_lines(out[i], "withdraw 10 at ");
         free(out[i]);
     }
@@ -215,7 +198,7 @@ Test(examples, aggregate_rejects_bad_usage_with_status_2)
     char *err;
 
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        cr_assert_eq(run(NULL, &err, "'%s' '%s' %s", agg, store, bad[i]), 2, "args: %s", bad[i]);
+        cr_assert_eq(tu_runf(NULL, &err, "'%s' '%s' %s", agg, store, bad[i]), 2, "args: %s", bad[i]);
         cr_assert(strstr(err, "usage: aggregate") != NULL, "args %s: %s", bad[i], err);
         free(err);
     }
@@ -227,8 +210,8 @@ Test(examples, aggregate_reports_a_store_it_cannot_open_with_status_1)
     char *err;
 
     /* A store below a regular file cannot be created. */
-    cr_assert_eq(run(NULL, NULL, "touch '%s'", tu_path("file")), 0);
-    cr_assert_eq(run(NULL, &err, "'%s' '%s/store' acct balance", agg, tu_path("file")), 1);
+    cr_assert_eq(tu_runf(NULL, NULL, "touch '%s'", tu_path("file")), 0);
+    cr_assert_eq(tu_runf(NULL, &err, "'%s' '%s/store' acct balance", agg, tu_path("file")), 1);
     cr_assert(strncmp(err, "aggregate: ", 11) == 0, "%s", err);
     free(err);
 }
@@ -313,11 +296,11 @@ Test(examples, follower_times_out_with_status_3_when_records_are_missing)
     append_text(j, 1);
     journal_close(j);
     journal_store_close(s);
-    cr_assert_eq(run(&out, &err, "'%s' '%s' feed 2 4 200 | sort", fol, store), 0);
+    cr_assert_eq(tu_runf(&out, &err, "'%s' '%s' feed 2 4 200 | sort", fol, store), 0);
     cr_assert_str_eq(out, "worker 0: 0: rec-0\nworker 1: 1: rec-1\n");
     free(out);
     free(err);
-    cr_assert_eq(run(NULL, &err, "'%s' '%s' feed 2 4 200", fol, store), 3);
+    cr_assert_eq(tu_runf(NULL, &err, "'%s' '%s' feed 2 4 200", fol, store), 3);
     cr_assert_eq(count_lines(err, "timed out waiting for record"), 2, "%s", err);
     free(err);
 }
@@ -329,7 +312,7 @@ Test(examples, follower_rejects_bad_usage_with_status_2)
     char *err;
 
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        cr_assert_eq(run(NULL, &err, "'%s' '%s' %s", fol, store, bad[i]), 2, "args: %s", bad[i]);
+        cr_assert_eq(tu_runf(NULL, &err, "'%s' '%s' %s", fol, store, bad[i]), 2, "args: %s", bad[i]);
         cr_assert(strstr(err, "usage: follower") != NULL, "args %s: %s", bad[i], err);
         free(err);
     }
@@ -340,7 +323,7 @@ Test(examples, follower_rejects_bad_usage_with_status_2)
 static void add_ts(const char *res, const char *store, const char *ts, const char *text)
 {
     char *err;
-    cr_assert_eq(run(NULL, &err, "'%s' '%s' log add %s %s", res, store, ts, text), 0, "%s", err);
+    cr_assert_eq(tu_runf(NULL, &err, "'%s' '%s' log add %s %s", res, store, ts, text), 0, "%s", err);
     free(err);
 }
 
@@ -354,16 +337,16 @@ Test(examples, resume_prints_the_records_from_a_timestamp_on)
     add_ts(res, store, "200", "c");
     add_ts(res, store, "300", "d");
 
-    cr_assert_eq(run(&out, NULL, "'%s' '%s' log from 200", res, store), 0);
+    cr_assert_eq(tu_runf(&out, NULL, "'%s' '%s' log from 200", res, store), 0);
     cr_assert_str_eq(out, "1 200 b\n2 200 c\n3 300 d\n");
     free(out);
-    cr_assert_eq(run(&out, NULL, "'%s' '%s' log from 150", res, store), 0);
+    cr_assert_eq(tu_runf(&out, NULL, "'%s' '%s' log from 150", res, store), 0);
     cr_assert_str_eq(out, "1 200 b\n2 200 c\n3 300 d\n");
     free(out);
-    cr_assert_eq(run(&out, NULL, "'%s' '%s' log from 0", res, store), 0);
+    cr_assert_eq(tu_runf(&out, NULL, "'%s' '%s' log from 0", res, store), 0);
     cr_assert_str_eq(out, "0 100 a\n1 200 b\n2 200 c\n3 300 d\n");
     free(out);
-    cr_assert_eq(run(&out, NULL, "'%s' '%s' log from 300", res, store), 0);
+    cr_assert_eq(tu_runf(&out, NULL, "'%s' '%s' log from 300", res, store), 0);
     cr_assert_str_eq(out, "3 300 d\n");
     free(out);
 }
@@ -373,13 +356,13 @@ Test(examples, resume_exits_3_when_nothing_is_at_or_after_the_timestamp)
     const char *res = example("resume"), *store = tu_store();
     char *out, *err;
 
-    cr_assert_eq(run(&out, &err, "'%s' '%s' log from 1", res, store), 3);
+    cr_assert_eq(tu_runf(&out, &err, "'%s' '%s' log from 1", res, store), 3);
     cr_assert_str_eq(out, "");
     cr_assert(strstr(err, "no record at or after 1") != NULL, "%s", err);
     free(out);
     free(err);
     add_ts(res, store, "100", "a");
-    cr_assert_eq(run(&out, NULL, "'%s' '%s' log from 101", res, store), 3);
+    cr_assert_eq(tu_runf(&out, NULL, "'%s' '%s' log from 101", res, store), 3);
     cr_assert_str_eq(out, "");
     free(out);
 }
@@ -390,10 +373,10 @@ Test(examples, resume_refuses_to_add_a_timestamp_older_than_the_newest)
     char *out, *err;
 
     add_ts(res, store, "200", "b");
-    cr_assert_eq(run(NULL, &err, "'%s' '%s' log add 100 a", res, store), 3);
+    cr_assert_eq(tu_runf(NULL, &err, "'%s' '%s' log add 100 a", res, store), 3);
     cr_assert(strstr(err, "older than the newest record") != NULL, "%s", err);
     free(err);
-    cr_assert_eq(run(&out, NULL, "'%s' '%s' log from 0", res, store), 0);
+    cr_assert_eq(tu_runf(&out, NULL, "'%s' '%s' log from 0", res, store), 0);
     cr_assert_str_eq(out, "0 200 b\n");
     free(out);
 }
@@ -414,7 +397,7 @@ Test(examples, resume_starts_at_the_begin_of_a_truncated_journal)
     journal_close(j);
     journal_store_close(s);
 
-    cr_assert_eq(run(&out, NULL, "'%s' '%s' log from 0", res, store), 0);
+    cr_assert_eq(tu_runf(&out, NULL, "'%s' '%s' log from 0", res, store), 0);
     cr_assert_str_eq(out, "2 30 c\n");
     free(out);
     /* After truncating everything, an add goes to the end, position 3. */
@@ -423,7 +406,7 @@ Test(examples, resume_starts_at_the_begin_of_a_truncated_journal)
     cr_assert_eq(journal_truncate(j, 3), 0);
     journal_close(j);
     journal_store_close(s);
-    cr_assert_eq(run(&out, NULL, "'%s' '%s' log add 5 d", res, store), 0);
+    cr_assert_eq(tu_runf(&out, NULL, "'%s' '%s' log add 5 d", res, store), 0);
     cr_assert_str_eq(out, "3 5 d\n");
     free(out);
 }
@@ -435,7 +418,7 @@ Test(examples, resume_rejects_bad_usage_with_status_2)
     char *err;
 
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        cr_assert_eq(run(NULL, &err, "'%s' '%s' %s", res, store, bad[i]), 2, "args: %s", bad[i]);
+        cr_assert_eq(tu_runf(NULL, &err, "'%s' '%s' %s", res, store, bad[i]), 2, "args: %s", bad[i]);
         cr_assert(strstr(err, "usage: resume") != NULL, "args %s: %s", bad[i], err);
         free(err);
     }

@@ -41,69 +41,16 @@ enum writer { W_PARENT, W_B, W_A, W_COUNT };
 /* ------------------------------------------------------------------------ */
 /* Records                                                                  */
 
-#define REC_HEAD 12
+/* Self-checking records (tu_rec_make()) of up to REC_BODY_MAX bytes of
+ * body. */
 #define REC_BODY_MAX 3000
-#define REC_MAX (REC_HEAD + REC_BODY_MAX + 8)
-
-static void put32(unsigned char *p, uint32_t v)
-{
-    for (int i = 3; i >= 0; i--, v >>= 8)
-        p[i] = (unsigned char)v;
-}
-
-static uint32_t get32(const unsigned char *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static void put64(unsigned char *p, uint64_t v)
-{
-    for (int i = 7; i >= 0; i--, v >>= 8)
-        p[i] = (unsigned char)v;
-}
-
-static uint64_t get64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | p[i];
-    return v;
-}
-
-static uint64_t fnv1a(const unsigned char *p, size_t len)
-{
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ p[i]) * 0x100000001b3ull;
-    return h;
-}
-
-/* Writer w's record number seq: header (writer, seq, length), bytes drawn
- * from the seed, and the checksum of all that. Returns its length. */
-static size_t rec_make(uint64_t seed, uint32_t writer, uint32_t seq, unsigned char *buf)
-{
-    uint64_t st = (seed ^ (((uint64_t)writer << 32 | seq) * 0x9e3779b97f4a7c15ull)) | 1;
-    size_t len = REC_HEAD + tu_rand(&st) % (REC_BODY_MAX + 1) + 8;
-    put32(buf, writer);
-    put32(buf + 4, seq);
-    put32(buf + 8, (uint32_t)len);
-    for (size_t i = REC_HEAD; i < len - 8; i++)
-        buf[i] = (unsigned char)(tu_rand(&st) >> 56);
-    put64(buf + len - 8, fnv1a(buf, len - 8));
-    return len;
-}
+#define REC_MAX TU_REC_MAX(REC_BODY_MAX)
 
 /* 1 when rec is exactly the record its header names (writer and sequence
  * number set), else 0. */
 static int rec_valid(uint64_t seed, const void *rec, size_t len, uint32_t *writer, uint32_t *seq)
 {
-    const unsigned char *p = rec;
-    unsigned char want[REC_MAX];
-    if (len < REC_HEAD + 8 || len > REC_MAX || get32(p + 8) != len || get64(p + len - 8) != fnv1a(p, len - 8))
-        return 0;
-    *writer = get32(p);
-    *seq = get32(p + 4);
-    return *writer < W_COUNT && rec_make(seed, *writer, *seq, want) == len && memcmp(want, p, len) == 0;
+    return tu_rec_check(seed, REC_BODY_MAX, W_COUNT, rec, len, writer, seq) == NULL;
 }
 
 /* Checks records in journal order: positions contiguous from `next`, each
@@ -224,7 +171,7 @@ static void child_close(struct growth *g, journal_store *s, journal *j, const st
 static journal_pos append_one(struct growth *g, journal *j, uint32_t w, uint32_t seq)
 {
     unsigned char rec[REC_MAX];
-    size_t len = rec_make(g->seed, w, seq, rec);
+    size_t len = tu_rec_make(g->seed, w, seq, REC_BODY_MAX, rec);
     journal_pos end;
     int rc;
     do {
@@ -262,7 +209,7 @@ static void process_b(void *arg)
             int rc;
             for (size_t i = 0; i < BATCH; i++) {
                 recs[i].data = bytes[i];
-                recs[i].len = rec_make(g->seed, W_B, (uint32_t)(res.appends + i), bytes[i]);
+                recs[i].len = tu_rec_make(g->seed, W_B, (uint32_t)(res.appends + i), REC_BODY_MAX, bytes[i]);
             }
             do {
                 rc = journal_bounds(j, NULL, &end);
@@ -382,7 +329,7 @@ static void a_snapshot_append(struct growth *g, journal *j, journal_snapshot **s
                               const struct phase *ph, struct result *res)
 {
     unsigned char rec[REC_MAX];
-    size_t len = rec_make(g->seed, W_A, 0, rec);
+    size_t len = tu_rec_make(g->seed, W_A, 0, REC_BODY_MAX, rec);
     journal_pos end;
     int rc;
     res->busy_append = journal_append(j, ph->end, rec, len);
@@ -538,7 +485,7 @@ static void grow_under(enum mode mode)
     cr_assert_eq(rc, 0, "journal_store_open: %s", journal_strerror(rc));
     j = tu_open_journal(s, "growth");
     for (uint32_t i = 0; i < PREFILL; i++)
-        cr_assert_eq(journal_append(j, i, rec, rec_make(g.seed, W_PARENT, i, rec)), 0);
+        cr_assert_eq(journal_append(j, i, rec, tu_rec_make(g.seed, W_PARENT, i, REC_BODY_MAX, rec)), 0);
     journal_close(j);
     cr_assert_eq(journal_store_close(s), 0);
 

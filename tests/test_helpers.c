@@ -15,29 +15,12 @@
 
 TestSuite(helpers, .init = tu_setup, .fini = tu_teardown);
 
-static void put_be64(unsigned char *p, uint64_t v)
-{
-    for (int i = 7; i >= 0; i--) {
-        p[i] = (unsigned char)v;
-        v >>= 8;
-    }
-}
-
-static uint64_t get_be64(const void *rec)
-{
-    const unsigned char *p = rec;
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | p[i];
-    return v;
-}
-
 /* Appends one 8-byte big-endian key at the current end. */
 static void append_key(journal *j, uint64_t key)
 {
     unsigned char buf[8];
     journal_pos end;
-    put_be64(buf, key);
+    tu_put_be64(buf, key);
     cr_assert_eq(journal_bounds(j, NULL, &end), 0);
     cr_assert_eq(journal_append(j, end, buf, sizeof buf), 0);
 }
@@ -64,7 +47,7 @@ static int cmp_key(void *arg, journal_pos pos, const void *rec, size_t len)
     cr_assert(pos >= a->lo && pos < a->hi, "cmp called at %llu outside [%llu, %llu)", (unsigned long long)pos,
               (unsigned long long)a->lo, (unsigned long long)a->hi);
     a->calls++;
-    key = get_be64(rec);
+    key = tu_get_be64(rec);
     return key < a->target ? -1 : key > a->target;
 }
 
@@ -85,13 +68,13 @@ Test(helpers, first_and_last_return_the_oldest_and_newest_records)
     cr_assert_eq(journal_first(j, &pos, &rec, &len), 0);
     cr_assert_eq(pos, 2);
     cr_assert_eq(len, 8);
-    cr_assert_eq(get_be64(rec), 102);
+    cr_assert_eq(tu_get_be64(rec), 102);
     free(rec);
 
     cr_assert_eq(journal_last(j, &pos, &rec, &len), 0);
     cr_assert_eq(pos, 4);
     cr_assert_eq(len, 8);
-    cr_assert_eq(get_be64(rec), 104);
+    cr_assert_eq(tu_get_be64(rec), 104);
     free(rec);
 
     journal_close(j);
@@ -201,7 +184,7 @@ Test(helpers, first_is_not_disturbed_by_a_racing_truncation)
     pid_t pid;
 
     for (int i = 0; i < N; i++) {
-        put_be64(keys[i], (uint64_t)i);
+        tu_put_be64(keys[i], (uint64_t)i);
         recs[i].data = keys[i];
         recs[i].len = 8;
     }
@@ -236,8 +219,8 @@ Test(helpers, first_is_not_disturbed_by_a_racing_truncation)
         if (rc != 0)
             break;
         cr_assert_eq(len, 8);
-        cr_assert_eq(get_be64(rec), pos, "record at %llu holds %llu", (unsigned long long)pos,
-                     (unsigned long long)get_be64(rec));
+        cr_assert_eq(tu_get_be64(rec), pos, "record at %llu holds %llu", (unsigned long long)pos,
+                     (unsigned long long)tu_get_be64(rec));
         cr_assert_geq(pos, last_pos);
         last_pos = pos;
         found++;
@@ -444,7 +427,7 @@ Test(helpers, search_compares_a_logarithmic_number_of_records)
     journal_pos pos;
 
     for (int i = 0; i < N; i++) {
-        put_be64(keys[i], 2 * (uint64_t)i);
+        tu_put_be64(keys[i], 2 * (uint64_t)i);
         recs[i].data = keys[i];
         recs[i].len = 8;
     }
@@ -490,16 +473,6 @@ static int resolve(void *arg, journal_pos end, const void **rec, size_t *len)
     return a->answer;
 }
 
-static void assert_record(journal *j, journal_pos pos, const char *want)
-{
-    void *rec = NULL;
-    size_t len = 0;
-    cr_assert_eq(journal_get(j, pos, &rec, &len), 0);
-    cr_assert_eq(len, strlen(want));
-    cr_assert_eq(memcmp(rec, want, len), 0, "record at %llu is not %s", (unsigned long long)pos, want);
-    free(rec);
-}
-
 Test(helpers, append_retry_appends_at_the_end_without_calling_fn)
 {
     journal_store *s = tu_open_store(tu_store(), 0);
@@ -513,7 +486,7 @@ Test(helpers, append_retry_appends_at_the_end_without_calling_fn)
     cr_assert_eq(a.calls, 0);
     /* written may be NULL. */
     cr_assert_eq(journal_append_retry(j, 2, "c", 1, resolve, &a, NULL), 0);
-    assert_record(j, 2, "c");
+    tu_assert_str(j, 2, "c");
 
     journal_close(j);
     journal_store_close(s);
@@ -533,7 +506,7 @@ Test(helpers, append_retry_resolves_a_conflict_at_the_new_end)
     cr_assert_eq(a.calls, 1);
     cr_assert_eq(a.ends[0], 3);
     cr_assert_eq(written, 3);
-    assert_record(j, 3, "rebuilt");
+    tu_assert_str(j, 3, "rebuilt");
     cr_assert_eq(journal_bounds(j, NULL, &end), 0);
     cr_assert_eq(end, 4);
 
@@ -556,8 +529,8 @@ Test(helpers, append_retry_retries_until_the_append_succeeds)
     cr_assert_eq(a.ends[0], 1);
     cr_assert_eq(a.ends[1], 2);
     cr_assert_eq(written, 2);
-    assert_record(j, 1, "race");
-    assert_record(j, 2, "mine");
+    tu_assert_str(j, 1, "race");
+    tu_assert_str(j, 2, "mine");
 
     journal_close(other);
     journal_close(j);

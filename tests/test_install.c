@@ -8,7 +8,7 @@
  * rather than the suite's: that build may be instrumented (SANITIZE), and
  * its journal.pc may have been generated for another PREFIX. The directory
  * is kept between tests and runs, so only the first install compiles
- * anything; a lock file serializes the tests that run make at once.
+ * anything; a lock file serializes the tests that tu_runf make at once.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -38,22 +38,6 @@ static const char *src_dir(void)
     return d && *d ? d : ".";
 }
 
-/* Runs the shell command made from fmt; returns its exit status. */
-static int run(char **out, char **err, const char *fmt, ...)
-{
-    va_list ap;
-    char *cmd;
-    int rc;
-
-    va_start(ap, fmt);
-    cr_assert(vasprintf(&cmd, fmt, ap) > 0);
-    va_end(ap);
-    rc = tu_run(cmd, out, err);
-    cr_assert_neq(rc, -1, "could not run %s", cmd);
-    free(cmd);
-    return rc;
-}
-
 /* Runs `make TARGET` in the source tree with DESTDIR=dest PREFIX=/usr and
  * asserts success. MAKEFLAGS and friends are dropped so that the variables
  * of an outer `make test` (B, SANITIZE) do not leak into this make. */
@@ -65,15 +49,15 @@ static void make_target(const char *target, const char *dest)
     int fd, rc;
 
     cr_assert(asprintf(&build, "%s/install-test", b && *b ? b : "build") > 0);
-    cr_assert_eq(run(NULL, NULL, "mkdir -p '%s'", build), 0);
+    cr_assert_eq(tu_runf(NULL, NULL, "mkdir -p '%s'", build), 0);
     cr_assert(asprintf(&lock, "%s/.lock", build) > 0);
     fd = open(lock, O_RDWR | O_CREAT, 0644);
     cr_assert(fd >= 0, "%s: %s", lock, strerror(errno));
     cr_assert_eq(flock(fd, LOCK_EX), 0);
-    rc = run(&out, &err,
-             "cd '%s' && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s -j2 B='%s' SANITIZE= PREFIX=/usr "
-             "DESTDIR='%s' %s",
-             src_dir(), build, dest, target);
+    rc = tu_runf(&out, &err,
+                 "cd '%s' && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s -j2 B='%s' SANITIZE= PREFIX=/usr "
+                 "DESTDIR='%s' %s",
+                 src_dir(), build, dest, target);
     close(fd);
     cr_assert_eq(rc, 0, "make %s failed (%d):\n%s\n%s", target, rc, out, err);
     free(out);
@@ -200,7 +184,7 @@ Test(install, gives_every_installed_program_a_man_page)
     for_each_source("tools/*.c", check_has_man_page, (void *)install());
 }
 
-/* The installed programs run from DESTDIR alone (they link libjournal.a). */
+/* The installed programs tu_runf from DESTDIR alone (they link libjournal.a). */
 static void check_runs(void *arg, const char *base)
 {
     const char *dest = arg;
@@ -208,7 +192,7 @@ static void check_runs(void *arg, const char *base)
     int rc;
     if (!is_installed(base))
         return;
-    rc = run(&out, &err, "'%s/usr/bin/%.*s' --version", dest, (int)(strlen(base) - 2), base);
+    rc = tu_runf(&out, &err, "'%s/usr/bin/%.*s' --version", dest, (int)(strlen(base) - 2), base);
     cr_assert_eq(rc, 0, "%s --version: %d\n%s", base, rc, err);
     cr_assert(strstr(out, JOURNAL_VERSION_STRING) != NULL, "%s --version: %s", base, out);
     free(out);
@@ -229,15 +213,15 @@ Test(install, pkg_config_describes_the_installed_copy)
     const char *dest = install();
     char *out, *want;
 
-    cr_assert_eq(run(&out, NULL, PKGCONF " --modversion journal", dest, dest), 0);
+    cr_assert_eq(tu_runf(&out, NULL, PKGCONF " --modversion journal", dest, dest), 0);
     cr_assert_str_eq(out, JOURNAL_VERSION_STRING "\n");
     free(out);
-    cr_assert_eq(run(&out, NULL, PKGCONF " --cflags journal", dest, dest), 0);
+    cr_assert_eq(tu_runf(&out, NULL, PKGCONF " --cflags journal", dest, dest), 0);
     cr_assert(asprintf(&want, "-I%s/usr/include", dest) > 0);
     cr_assert(strstr(out, want) != NULL, "pkg-config --cflags gives %s", out);
     free(want);
     free(out);
-    cr_assert_eq(run(&out, NULL, PKGCONF " --libs journal", dest, dest), 0);
+    cr_assert_eq(tu_runf(&out, NULL, PKGCONF " --libs journal", dest, dest), 0);
     cr_assert(asprintf(&want, "-L%s/usr/lib -ljournal", dest) > 0);
     cr_assert(strstr(out, want) != NULL, "pkg-config --libs gives %s", out);
     free(want);
@@ -254,10 +238,10 @@ static const char *build_example(const char *dest, const char *name, const char 
     char *err = NULL;
     int rc;
 
-    rc = run(NULL, &err,
-             "cc -std=c11 -Wall -Wextra -Werror $(" PKGCONF " %s --cflags journal) '%s/examples/aggregate.c' "
-             "-o '%s' $(" PKGCONF " %s --libs journal | sed '%s')",
-             dest, dest, pcflags, src_dir(), exe, dest, dest, pcflags, libs);
+    rc = tu_runf(NULL, &err,
+                 "cc -std=c11 -Wall -Wextra -Werror $(" PKGCONF " %s --cflags journal) '%s/examples/aggregate.c' "
+                 "-o '%s' $(" PKGCONF " %s --libs journal | sed '%s')",
+                 dest, dest, pcflags, src_dir(), exe, dest, dest, pcflags, libs);
     cr_assert_eq(rc, 0, "cc: %s", err);
     free(err);
     return exe;
@@ -268,17 +252,17 @@ Test(install, a_program_builds_and_runs_against_the_shared_library)
     const char *dest = install(), *exe = build_example(dest, "agg", "", ""), *store = tu_store();
     char *out, *err, *want;
 
-    cr_assert_eq(run(&out, NULL, "readelf -d '%s'", exe), 0);
+    cr_assert_eq(tu_runf(&out, NULL, "readelf -d '%s'", exe), 0);
     cr_assert(strstr(out, "(NEEDED)") && strstr(out, "[" SONAME "]"), "not linked to " SONAME ":\n%s", out);
     free(out);
     /* The dynamic loader takes the library from DESTDIR. */
-    cr_assert_eq(run(&out, NULL, "LD_LIBRARY_PATH='%s/usr/lib' ldd '%s'", dest, exe), 0);
+    cr_assert_eq(tu_runf(&out, NULL, "LD_LIBRARY_PATH='%s/usr/lib' ldd '%s'", dest, exe), 0);
     cr_assert(asprintf(&want, SONAME " => %s/usr/lib/" SONAME, dest) > 0);
     cr_assert(strstr(out, want) != NULL, "ldd:\n%s", out);
     free(want);
     free(out);
-    cr_assert_eq(run(&out, &err, "LD_LIBRARY_PATH='%s/usr/lib' '%s' '%s' acct deposit 7", dest, exe, store), 0, "%s",
-                 err);
+    cr_assert_eq(tu_runf(&out, &err, "LD_LIBRARY_PATH='%s/usr/lib' '%s' '%s' acct deposit 7", dest, exe, store), 0,
+                 "%s", err);
     cr_assert_str_eq(out, "deposit 7 at 0: balance 7 (0 conflicts)\n");
     free(out);
     free(err);
@@ -298,14 +282,14 @@ Test(install, a_program_links_libjournal_statically_with_pkg_config_static)
                                     "s/\\(^\\| \\)-ljournal\\( \\|$\\)/\\1-Wl,-Bstatic -ljournal -Wl,-Bdynamic\\2/");
     char *out, *err;
 
-    cr_assert_eq(run(&out, NULL, PKGCONF " --static --libs journal", dest, dest), 0);
+    cr_assert_eq(tu_runf(&out, NULL, PKGCONF " --static --libs journal", dest, dest), 0);
     cr_assert_null(strstr(out, "-lpq"), "pkg-config --static --libs journal: %s", out);
     free(out);
-    cr_assert_eq(run(&out, NULL, "readelf -d '%s'", exe), 0);
+    cr_assert_eq(tu_runf(&out, NULL, "readelf -d '%s'", exe), 0);
     cr_assert_null(strstr(out, "libjournal"), "linked dynamically:\n%s", out);
     cr_assert_null(strstr(out, "libpq"), "linked to libpq:\n%s", out);
     free(out);
-    cr_assert_eq(run(&out, &err, "'%s' '%s' acct deposit 7", exe, store), 0, "%s", err);
+    cr_assert_eq(tu_runf(&out, &err, "'%s' '%s' acct deposit 7", exe, store), 0, "%s", err);
     cr_assert_str_eq(out, "deposit 7 at 0: balance 7 (0 conflicts)\n");
     free(out);
     free(err);
@@ -330,7 +314,8 @@ Test(install, the_shared_library_needs_only_lmdb_and_the_c_library)
     unsigned needed = 0;
 
     cr_assert_eq(
-        run(&out, NULL, "readelf -d '%s/usr/lib/" SOFILE "' | sed -n 's/.*(NEEDED).*\\[\\(.*\\)\\]/\\1/p'", dest), 0);
+        tu_runf(&out, NULL, "readelf -d '%s/usr/lib/" SOFILE "' | sed -n 's/.*(NEEDED).*\\[\\(.*\\)\\]/\\1/p'", dest),
+        0);
     for (line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         cr_assert(lmdb_or_libc(line), "libjournal needs %s", line);
         needed++;
@@ -338,7 +323,7 @@ Test(install, the_shared_library_needs_only_lmdb_and_the_c_library)
     cr_assert_geq(needed, 2, "readelf found %u NEEDED entries", needed);
     free(out);
     /* Nor does anything it needs pull libpq in. */
-    cr_assert_eq(run(&out, NULL, "ldd '%s/usr/lib/" SOFILE "'", dest), 0);
+    cr_assert_eq(tu_runf(&out, NULL, "ldd '%s/usr/lib/" SOFILE "'", dest), 0);
     cr_assert_null(strstr(out, "libpq"), "ldd:\n%s", out);
     free(out);
 }
@@ -348,7 +333,7 @@ Test(install, the_shared_library_has_the_major_version_as_soname)
     const char *dest = install();
     char *out;
 
-    cr_assert_eq(run(&out, NULL, "readelf -d '%s/usr/lib/" SOFILE "'", dest), 0);
+    cr_assert_eq(tu_runf(&out, NULL, "readelf -d '%s/usr/lib/" SOFILE "'", dest), 0);
     cr_assert(strstr(out, "(SONAME)") && strstr(out, "Library soname: [" SONAME "]"), "readelf -d:\n%s", out);
     free(out);
 }
@@ -359,10 +344,10 @@ Test(install, the_shared_library_has_the_major_version_as_soname)
 Test(install, plain_make_and_make_install_never_run_the_dependency_script)
 {
     char *out = NULL, *err = NULL;
-    int rc = run(&out, &err,
-                 "cd '%s' && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u JOURNAL_DEPS_DONE make -n -B B='%s' "
-                 "DESTDIR='%s' all install",
-                 src_dir(), tu_path("build"), tu_path("dest"));
+    int rc = tu_runf(&out, &err,
+                     "cd '%s' && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u JOURNAL_DEPS_DONE make -n -B B='%s' "
+                     "DESTDIR='%s' all install",
+                     src_dir(), tu_path("build"), tu_path("dest"));
     cr_assert_eq(rc, 0, "make -n: %s", err);
     cr_assert(strstr(out, "libjournal.so") != NULL, "make -n lists no build:\n%s", out);
     cr_assert_null(strstr(out, "deps.sh"), "make runs the dependency script:\n%s", out);
@@ -385,9 +370,10 @@ Test(install, plain_make_without_lmdb_stops_and_says_make_deps_installs_it)
     fputs("#!/bin/sh\nfor a; do [ \"$a\" = lmdb ] && exit 1; done\nexec pkg-config \"$@\"\n", f);
     cr_assert_eq(fclose(f), 0);
     cr_assert_eq(chmod(fake, 0755), 0);
-    rc = run(&out, &err,
-             "cd '%s' && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u JOURNAL_DEPS_DONE make B='%s' PKG_CONFIG='%s' all",
-             src_dir(), tu_path("build"), fake);
+    rc = tu_runf(
+        &out, &err,
+        "cd '%s' && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u JOURNAL_DEPS_DONE make B='%s' PKG_CONFIG='%s' all",
+        src_dir(), tu_path("build"), fake);
     cr_assert_neq(rc, 0, "make succeeded without LMDB:\n%s", out);
     cr_assert(strstr(err, "make deps") && strstr(err, "liblmdb-dev"), "the message does not say what to do:\n%s", err);
     cr_assert_null(strstr(out, "deps.sh"), "make ran the dependency script:\n%s", out);
@@ -414,14 +400,14 @@ Test(install, the_shared_library_exports_exactly_the_public_api)
     char *syms, *hdr, *line, *save = NULL, *copy;
     unsigned declared = 0;
 
-    cr_assert_eq(run(&syms, NULL, "nm -D --defined-only '%s/usr/lib/" SOFILE "' | awk '{print $3}'", dest), 0);
+    cr_assert_eq(tu_runf(&syms, NULL, "nm -D --defined-only '%s/usr/lib/" SOFILE "' | awk '{print $3}'", dest), 0);
     copy = strdup(syms);
     for (line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         cr_assert(strncmp(line, "journal_", 8) == 0 && line[8] != '_', "exported symbol %s is not public API", line);
     }
     free(copy);
 
-    cr_assert_eq(run(&hdr, NULL, "cat '%s/usr/include/journal.h'", dest), 0);
+    cr_assert_eq(tu_runf(&hdr, NULL, "cat '%s/usr/include/journal.h'", dest), 0);
     save = NULL;
     for (line = strtok_r(hdr, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         char *paren, *start;

@@ -13,53 +13,7 @@
 
 #include "util.h"
 
-TestSuite(names, .init = tu_setup, .fini = tu_teardown);
-TestSuite(bounds, .init = tu_setup, .fini = tu_teardown);
-TestSuite(append, .init = tu_setup, .fini = tu_teardown);
-TestSuite(batch, .init = tu_setup, .fini = tu_teardown);
-TestSuite(truncate, .init = tu_setup, .fini = tu_teardown);
-TestSuite(get, .init = tu_setup, .fini = tu_teardown);
-TestSuite(range, .init = tu_setup, .fini = tu_teardown);
-TestSuite(wait, .init = tu_setup, .fini = tu_teardown);
-
-/* Valgrind runs the suite about 50 times slower: the tests that exist to
- * show scale use a tenth of their size there. */
-static unsigned scaled(unsigned n)
-{
-    return getenv("JOURNAL_TEST_VALGRIND") ? n / 10 : n;
-}
-
-static void append_str(journal *j, journal_pos pos, const char *rec)
-{
-    int rc = journal_append(j, pos, rec, strlen(rec));
-    cr_assert_eq(rc, 0, "append at %llu: %s", (unsigned long long)pos, journal_strerror(rc));
-}
-
-static void assert_bounds(journal *j, journal_pos begin, journal_pos end)
-{
-    journal_pos b = 1234, e = 5678;
-    int rc = journal_bounds(j, &b, &e);
-    cr_assert_eq(rc, 0, "bounds: %s", journal_strerror(rc));
-    cr_assert_eq(b, begin, "begin %llu, expected %llu", (unsigned long long)b, (unsigned long long)begin);
-    cr_assert_eq(e, end, "end %llu, expected %llu", (unsigned long long)e, (unsigned long long)end);
-}
-
-static void assert_record(journal *j, journal_pos pos, const void *want, size_t want_len)
-{
-    void *rec = NULL;
-    size_t len = 0;
-    int rc = journal_get(j, pos, &rec, &len);
-    cr_assert_eq(rc, 0, "get %llu: %s", (unsigned long long)pos, journal_strerror(rc));
-    cr_assert_not_null(rec);
-    cr_assert_eq(len, want_len, "get %llu: length %zu, expected %zu", (unsigned long long)pos, len, want_len);
-    cr_assert_arr_eq(rec, want, len, "get %llu: wrong bytes", (unsigned long long)pos);
-    free(rec);
-}
-
-static void assert_str(journal *j, journal_pos pos, const char *want)
-{
-    assert_record(j, pos, want, strlen(want));
-}
+TestSuite(journal, .init = tu_setup, .fini = tu_teardown);
 
 static void assert_not_found(journal *j, journal_pos pos)
 {
@@ -72,23 +26,11 @@ static void assert_not_found(journal *j, journal_pos pos)
     cr_assert_eq(len, 4321);
 }
 
-/* A journal named `name` holding records "r0" .. "r<n-1>". */
-static journal *journal_with(journal_store *s, const char *name, journal_pos n)
-{
-    journal *j = tu_open_journal(s, name);
-    for (journal_pos i = 0; i < n; i++) {
-        char rec[32];
-        snprintf(rec, sizeof rec, "r%llu", (unsigned long long)i);
-        append_str(j, i, rec);
-    }
-    return j;
-}
-
 static void assert_r(journal *j, journal_pos pos)
 {
     char rec[32];
     snprintf(rec, sizeof rec, "r%llu", (unsigned long long)pos);
-    assert_str(j, pos, rec);
+    tu_assert_str(j, pos, rec);
 }
 
 struct listed {
@@ -123,7 +65,7 @@ static void listed_free(struct listed *l)
 
 /* ----------------------------------------------------------------- names */
 
-Test(names, of_1_to_255_bytes_are_accepted)
+Test(journal, of_1_to_255_bytes_are_accepted)
 {
     const char *path = tu_store();
     journal_store *s = tu_open_store(path, 0);
@@ -135,7 +77,7 @@ Test(names, of_1_to_255_bytes_are_accepted)
         name[lens[i]] = '\0';
         j = tu_open_journal(s, name);
         cr_assert_str_eq(journal_name(j), name);
-        append_str(j, 0, name);
+        tu_append_str(j, 0, name);
         journal_close(j);
     }
     cr_assert_eq(journal_store_close(s), 0);
@@ -146,14 +88,14 @@ Test(names, of_1_to_255_bytes_are_accepted)
         memset(name, 'a' + (int)i, lens[i]);
         name[lens[i]] = '\0';
         j = tu_open_journal(s, name);
-        assert_bounds(j, 0, 1);
-        assert_str(j, 0, name);
+        tu_assert_bounds(j, 0, 1);
+        tu_assert_str(j, 0, name);
         journal_close(j);
     }
     cr_assert_eq(journal_store_close(s), 0);
 }
 
-Test(names, empty_or_of_256_bytes_give_einval_and_create_nothing)
+Test(journal, empty_or_of_256_bytes_give_einval_and_create_nothing)
 {
     journal_store *s = tu_open_store(tu_store(), 0);
     struct listed l = {0};
@@ -172,12 +114,7 @@ Test(names, empty_or_of_256_bytes_give_einval_and_create_nothing)
     cr_assert_eq(journal_store_close(s), 0);
 }
 
-static int by_name(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-Test(names, may_hold_every_byte_value_and_list_back_byte_exact)
+Test(journal, may_hold_every_byte_value_and_list_back_byte_exact)
 {
     const char *path = tu_store();
     journal_store *s = tu_open_store(path, JOURNAL_NOSYNC);
@@ -199,13 +136,13 @@ Test(names, may_hold_every_byte_value_and_list_back_byte_exact)
     for (size_t i = 0; i < 256; i++) {
         journal *j = tu_open_journal(s, names[i]);
         cr_assert_eq(strcmp(journal_name(j), names[i]), 0, "journal_name of name %zu", i);
-        append_str(j, 0, names[i]);
+        tu_append_str(j, 0, names[i]);
         journal_close(j);
     }
     cr_assert_eq(journal_store_close(s), 0);
 
     s = tu_open_store(path, 0);
-    qsort(names, 256, sizeof names[0], by_name);
+    qsort(names, 256, sizeof names[0], tu_cmp_strp);
     cr_assert_eq(journal_store_list(s, collect, &l), 0);
     cr_assert_eq(l.n, 256);
     for (size_t i = 0; i < 256; i++) {
@@ -215,7 +152,7 @@ Test(names, may_hold_every_byte_value_and_list_back_byte_exact)
         cr_assert_eq(l.ends[i], 1, "entry %zu", i);
         /* Each name found its own journal again. */
         j = tu_open_journal(s, names[i]);
-        assert_str(j, 0, names[i]);
+        tu_assert_str(j, 0, names[i]);
         journal_close(j);
     }
     listed_free(&l);
@@ -226,9 +163,9 @@ Test(names, may_hold_every_byte_value_and_list_back_byte_exact)
 
 /* The contract promises 1,000,000 journals in a store; the default suite
  * shows 10,000 to stay fast. */
-Test(names, ten_thousand_journals_list_in_byte_order_and_open_again, .timeout = 120)
+Test(journal, ten_thousand_journals_list_in_byte_order_and_open_again, .timeout = 120)
 {
-    unsigned n = scaled(10000);
+    unsigned n = tu_scaled(10000);
     journal_store *s = tu_open_store(tu_store(), JOURNAL_NOSYNC);
     journal_stat st;
     struct listed l = {0};
@@ -241,7 +178,7 @@ Test(names, ten_thousand_journals_list_in_byte_order_and_open_again, .timeout = 
         snprintf(name, sizeof name, "%u", i);
         j = tu_open_journal(s, name);
         if (i % 97 == 0)
-            append_str(j, 0, name);
+            tu_append_str(j, 0, name);
         journal_close(j);
     }
     cr_assert_eq(journal_store_list(s, collect, &l), 0);
@@ -263,12 +200,12 @@ Test(names, ten_thousand_journals_list_in_byte_order_and_open_again, .timeout = 
 
     snprintf(name, sizeof name, "%u", 97 * (n / 97 / 2));
     j = tu_open_journal(s, name);
-    assert_bounds(j, 0, 1);
-    assert_str(j, 0, name);
+    tu_assert_bounds(j, 0, 1);
+    tu_assert_str(j, 0, name);
     journal_close(j);
     snprintf(name, sizeof name, "%u", n - 2);
     j = tu_open_journal(s, name);
-    assert_bounds(j, 0, 0);
+    tu_assert_bounds(j, 0, 0);
     journal_close(j);
     cr_assert_eq(journal_store_stat(s, &st), 0);
     cr_assert_eq(st.journals, n, "opening existing journals created new ones");
@@ -277,24 +214,24 @@ Test(names, ten_thousand_journals_list_in_byte_order_and_open_again, .timeout = 
 
 /* ---------------------------------------------------------------- bounds */
 
-Test(bounds, of_a_new_journal_are_0_0)
+Test(journal, of_a_new_journal_are_0_0)
 {
     journal_store *s = tu_open_store(tu_store(), 0);
     journal *j = tu_open_journal(s, "new");
-    assert_bounds(j, 0, 0);
+    tu_assert_bounds(j, 0, 0);
     cr_assert_eq(journal_is_fresh(j), 1);
     cr_assert_eq(journal_is_empty(j), 1);
     journal_close(j);
     cr_assert_eq(journal_store_close(s), 0);
 }
 
-Test(bounds, follow_appends)
+Test(journal, follow_appends)
 {
     journal_store *s = tu_open_store(tu_store(), 0);
     journal *j = tu_open_journal(s, "j");
     for (journal_pos i = 0; i < 5; i++) {
-        append_str(j, i, "x");
-        assert_bounds(j, 0, i + 1);
+        tu_append_str(j, i, "x");
+        tu_assert_bounds(j, 0, i + 1);
     }
     cr_assert_eq(journal_is_fresh(j), 0);
     cr_assert_eq(journal_is_empty(j), 0);
@@ -302,13 +239,13 @@ Test(bounds, follow_appends)
     cr_assert_eq(journal_store_close(s), 0);
 }
 
-Test(bounds, after_truncating_everything_begin_and_end_are_the_old_end_also_after_reopen)
+Test(journal, after_truncating_everything_begin_and_end_are_the_old_end_also_after_reopen)
 {
     const char *path = tu_store();
     journal_store *s = tu_open_store(path, 0);
-    journal *j = journal_with(s, "j", 7);
+    journal *j = tu_journal_with(s, "j", 7);
     cr_assert_eq(journal_truncate(j, 7), 0);
-    assert_bounds(j, 7, 7);
+    tu_assert_bounds(j, 7, 7);
     cr_assert_eq(journal_is_fresh(j), 0);
     cr_assert_eq(journal_is_empty(j), 1);
     journal_close(j);
@@ -316,20 +253,20 @@ Test(bounds, after_truncating_everything_begin_and_end_are_the_old_end_also_afte
 
     s = tu_open_store(path, 0);
     j = tu_open_journal(s, "j");
-    assert_bounds(j, 7, 7);
+    tu_assert_bounds(j, 7, 7);
     cr_assert_eq(journal_is_fresh(j), 0);
     /* Positions never come back: the next record goes at 7. */
     cr_assert_eq(journal_append(j, 0, "x", 1), JOURNAL_ECONFLICT);
-    append_str(j, 7, "r7");
-    assert_bounds(j, 7, 8);
+    tu_append_str(j, 7, "r7");
+    tu_assert_bounds(j, 7, 8);
     journal_close(j);
     cr_assert_eq(journal_store_close(s), 0);
 }
 
-Test(bounds, out_pointers_may_be_null)
+Test(journal, out_pointers_may_be_null)
 {
     journal_store *s = tu_open_store(tu_store(), 0);
-    journal *j = journal_with(s, "j", 3);
+    journal *j = tu_journal_with(s, "j", 3);
     journal_pos b = 99, e = 99;
     cr_assert_eq(journal_truncate(j, 1), 0);
     cr_assert_eq(journal_bounds(j, NULL, NULL), 0);
@@ -343,30 +280,30 @@ Test(bounds, out_pointers_may_be_null)
 
 /* ---------------------------------------------------------------- append */
 
-Test(append, succeeds_at_the_end_and_conflicts_below_it_writing_nothing)
+Test(journal, succeeds_at_the_end_and_conflicts_below_it_writing_nothing)
 {
     journal_store *s = tu_open_store(tu_store(), 0);
-    journal *j = journal_with(s, "j", 3);
+    journal *j = tu_journal_with(s, "j", 3);
     for (journal_pos p = 0; p < 3; p++) {
         cr_assert_eq(journal_append(j, p, "new", 3), JOURNAL_ECONFLICT, "append at %llu", (unsigned long long)p);
-        assert_bounds(j, 0, 3);
+        tu_assert_bounds(j, 0, 3);
         assert_r(j, p);
     }
-    append_str(j, 3, "r3");
-    assert_bounds(j, 0, 4);
+    tu_append_str(j, 3, "r3");
+    tu_assert_bounds(j, 0, 4);
     assert_r(j, 3);
     journal_close(j);
     cr_assert_eq(journal_store_close(s), 0);
 }
 
-Test(append, conflicts_at_truncated_positions)
+Test(journal, conflicts_at_truncated_positions)
 {
     journal_store *s = tu_open_store(tu_store(), 0);
-    journal *j = journal_with(s, "j", 5);
+    journal *j = tu_journal_with(s, "j", 5);
     cr_assert_eq(journal_truncate(j, 3), 0);
     for (journal_pos p = 0; p < 5; p++)
         cr_assert_eq(journal_append(j, p, "new", 3), JOURNAL_ECONFLICT, "append at %llu", (unsigned long long)p);
-    assert_bounds(j, 3, 5);
+    tu_assert_bounds(j, 3, 5);
     assert_not_found(j, 0);
     assert_not_found(j, 2);
     assert_r(j, 3);
@@ -375,19 +312,19 @@ Test(append, conflicts_at_truncated_positions)
     cr_assert_eq(journal_store_close(s), 0);
 }
 
-Test(append, above_the_end_gives_ebeyond_and_writes_nothing)
+Test(journal, above_the_end_gives_ebeyond_and_writes_nothing)
 {
     journal_store *s = tu_open_store(tu_store(), 0);
     journal *j = tu_open_journal(s, "j");
     cr_assert_eq(journal_append(j, 1, "x", 1), JOURNAL_EBEYOND);
-    assert_bounds(j, 0, 0);
+    tu_assert_bounds(j, 0, 0);
     cr_assert_eq(journal_is_fresh(j), 1);
-    append_str(j, 0, "r0");
-    append_str(j, 1, "r1");
+    tu_append_str(j, 0, "r0");
+    tu_append_str(j, 1, "r1");
     cr_assert_eq(journal_append(j, 3, "x", 1), JOURNAL_EBEYOND);
     cr_assert_eq(journal_append(j, 1000000, "x", 1), JOURNAL_EBEYOND);
     cr_assert_eq(journal_append(j, JOURNAL_POS_MAX, "x", 1), JOURNAL_EBEYOND);
-    assert_bounds(j, 0, 2);
+    tu_assert_bounds(j, 0, 2);
     assert_not_found(j, 2);
     assert_not_found(j, 3);
     assert_r(j, 1);
@@ -395,33 +332,33 @@ Test(append, above_the_end_gives_ebeyond_and_writes_nothing)
     cr_assert_eq(journal_store_close(s), 0);
 }
 
-Test(append, accepts_zero_length_records_with_or_without_a_pointer)
+Test(journal, accepts_zero_length_records_with_or_without_a_pointer)
 {
     journal_store *s = tu_open_store(tu_store(), 0);
     journal *j = tu_open_journal(s, "j");
     cr_assert_eq(journal_append(j, 0, "ignored", 0), 0);
     cr_assert_eq(journal_append(j, 1, NULL, 0), 0);
-    append_str(j, 2, "r2");
-    assert_bounds(j, 0, 3);
-    assert_record(j, 0, "", 0);
-    assert_record(j, 1, "", 0);
+    tu_append_str(j, 2, "r2");
+    tu_assert_bounds(j, 0, 3);
+    tu_assert_record(j, 0, "", 0);
+    tu_assert_record(j, 1, "", 0);
     assert_r(j, 2);
     journal_close(j);
     cr_assert_eq(journal_store_close(s), 0);
 }
 
-Test(append, null_record_with_a_length_gives_einval_and_writes_nothing)
+Test(journal, null_record_with_a_length_gives_einval_and_writes_nothing)
 {
     journal_store *s = tu_open_store(tu_store(), 0);
-    journal *j = journal_with(s, "j", 1);
+    journal *j = tu_journal_with(s, "j", 1);
     cr_assert_eq(journal_append(j, 1, NULL, 1), -EINVAL);
     cr_assert_eq(journal_append(j, 1, NULL, 100), -EINVAL);
-    assert_bounds(j, 0, 1);
+    tu_assert_bounds(j, 0, 1);
     journal_close(j);
     cr_assert_eq(journal_store_close(s), 0);
 }
 
-Test(append, of_4_gib_or_more_gives_emsgsize_and_writes_nothing)
+Test(journal, of_4_gib_or_more_gives_emsgsize_and_writes_nothing)
 {
     journal_store *s;
     journal *j;
@@ -436,14 +373,14 @@ Test(append, of_4_gib_or_more_gives_emsgsize_and_writes_nothing)
     recs[1].data = small;
     recs[1].len = (size_t)UINT32_MAX + 1;
     cr_assert_eq(journal_append_batch(j, 0, recs, 2), -EMSGSIZE);
-    assert_bounds(j, 0, 0);
+    tu_assert_bounds(j, 0, 0);
     journal_close(j);
     cr_assert_eq(journal_store_close(s), 0);
 }
 
 /* A store too small for it shows that the size itself is accepted without
  * writing 4 GiB: the record is untouched zero pages of an anonymous map. */
-Test(append, of_4_gib_minus_1_bytes_is_not_refused_for_its_size, .timeout = 60)
+Test(journal, of_4_gib_minus_1_bytes_is_not_refused_for_its_size, .timeout = 60)
 {
     journal_options o = {.max_size = 1u << 20};
     journal_store *s = NULL;
@@ -459,13 +396,13 @@ Test(append, of_4_gib_minus_1_bytes_is_not_refused_for_its_size, .timeout = 60)
     j = tu_open_journal(s, "j");
     rc = journal_append(j, 0, big, UINT32_MAX);
     cr_assert_eq(rc, JOURNAL_EFULL, "append of 4 GiB - 1 bytes: %s", journal_strerror(rc));
-    assert_bounds(j, 0, 0);
+    tu_assert_bounds(j, 0, 0);
     journal_close(j);
     cr_assert_eq(journal_store_close(s), 0);
     munmap(big, UINT32_MAX);
 }
 
-Test(append, round_trips_a_64_mib_record_byte_exact, .timeout = 60)
+Test(journal, round_trips_a_64_mib_record_byte_exact, .timeout = 60)
 {
     const size_t len = 64u << 20;
     unsigned char *big = malloc(len);
@@ -485,58 +422,58 @@ Test(append, round_trips_a_64_mib_record_byte_exact, .timeout = 60)
     }
     s = tu_open_store(tu_store(), 0);
     j = tu_open_journal(s, "big");
-    append_str(j, 0, "before");
+    tu_append_str(j, 0, "before");
     cr_assert_eq(journal_append(j, 1, big, len), 0);
-    append_str(j, 2, "after");
-    assert_record(j, 1, big, len);
+    tu_append_str(j, 2, "after");
+    tu_assert_record(j, 1, big, len);
     cr_assert_eq(journal_snapshot_begin(j, &snap), 0);
     cr_assert_eq(journal_snapshot_get(snap, 1, &cp, &cl), 0);
     cr_assert_eq(cl, len);
     cr_assert_eq(memcmp(cp, big, len), 0, "the snapshot's record differs");
     journal_snapshot_end(snap);
-    assert_str(j, 0, "before");
-    assert_str(j, 2, "after");
+    tu_assert_str(j, 0, "before");
+    tu_assert_str(j, 2, "after");
     journal_close(j);
     cr_assert_eq(journal_store_close(s), 0);
     free(big);
 }
 
-Test(append, through_one_handle_is_visible_at_once_through_another)
+Test(journal, through_one_handle_is_visible_at_once_through_another)
 {
     journal_store *s = tu_open_store(tu_store(), 0);
     journal *a = tu_open_journal(s, "j"), *b = tu_open_journal(s, "j");
     journal_snapshot *snap;
     journal_pos e;
-    append_str(a, 0, "from a");
-    assert_bounds(b, 0, 1);
-    assert_str(b, 0, "from a");
-    append_str(b, 1, "from b");
-    assert_bounds(a, 0, 2);
-    assert_str(a, 1, "from b");
+    tu_append_str(a, 0, "from a");
+    tu_assert_bounds(b, 0, 1);
+    tu_assert_str(b, 0, "from a");
+    tu_append_str(b, 1, "from b");
+    tu_assert_bounds(a, 0, 2);
+    tu_assert_str(a, 1, "from b");
     cr_assert_eq(journal_append(a, 1, "late", 4), JOURNAL_ECONFLICT);
     cr_assert_eq(journal_snapshot_begin(b, &snap), 0);
     cr_assert_eq(journal_snapshot_bounds(snap, NULL, &e), 0);
     cr_assert_eq(e, 2);
     journal_snapshot_end(snap);
     cr_assert_eq(journal_truncate(b, 1), 0);
-    assert_bounds(a, 1, 2);
+    tu_assert_bounds(a, 1, 2);
     assert_not_found(a, 0);
     journal_close(a);
     journal_close(b);
     cr_assert_eq(journal_store_close(s), 0);
 }
 
-Test(append, journals_of_one_store_are_independent)
+Test(journal, journals_of_one_store_are_independent)
 {
     journal_store *s = tu_open_store(tu_store(), 0);
-    journal *a = journal_with(s, "a", 3), *b = tu_open_journal(s, "b");
-    assert_bounds(b, 0, 0);
+    journal *a = tu_journal_with(s, "a", 3), *b = tu_open_journal(s, "b");
+    tu_assert_bounds(b, 0, 0);
     cr_assert_eq(journal_append(b, 3, "x", 1), JOURNAL_EBEYOND);
-    append_str(b, 0, "b0");
+    tu_append_str(b, 0, "b0");
     cr_assert_eq(journal_truncate(a, 2), 0);
-    assert_bounds(b, 0, 1);
-    assert_bounds(a, 2, 3);
-    assert_str(b, 0, "b0");
+    tu_assert_bounds(b, 0, 1);
+    tu_assert_bounds(a, 2, 3);
+    tu_assert_str(b, 0, "b0");
     journal_close(a);
     journal_close(b);
     cr_assert_eq(journal_store_close(s), 0);
@@ -544,27 +481,27 @@ Test(append, journals_of_one_store_are_independent)
 
 /* ----------------------------------------------------------------- batch */
 
-Test(batch, appends_n_records_at_the_end_in_order)
+Test(journal, appends_n_records_at_the_end_in_order)
 {
     journal_store *s = tu_open_store(tu_store(), 0);
     journal *j = tu_open_journal(s, "j");
     journal_record first[3] = {{"r0", 2}, {"r1", 2}, {"r2", 2}};
     journal_record second[2] = {{"r3", 2}, {NULL, 0}};
     cr_assert_eq(journal_append_batch(j, 0, first, 3), 0);
-    assert_bounds(j, 0, 3);
+    tu_assert_bounds(j, 0, 3);
     cr_assert_eq(journal_append_batch(j, 3, second, 2), 0);
-    assert_bounds(j, 0, 5);
+    tu_assert_bounds(j, 0, 5);
     for (journal_pos p = 0; p < 4; p++)
         assert_r(j, p);
-    assert_record(j, 4, "", 0);
+    tu_assert_record(j, 4, "", 0);
     journal_close(j);
     cr_assert_eq(journal_store_close(s), 0);
 }
 
-Test(batch, of_a_thousand_records_is_one_call)
+Test(journal, of_a_thousand_records_is_one_call)
 {
     journal_store *s = tu_open_store(tu_store(), 0);
-    journal *j = journal_with(s, "j", 2);
+    journal *j = tu_journal_with(s, "j", 2);
     journal_record recs[1000];
     char text[1000][16];
     for (size_t i = 0; i < 1000; i++) {
@@ -573,58 +510,58 @@ Test(batch, of_a_thousand_records_is_one_call)
         recs[i].len = strlen(text[i]);
     }
     cr_assert_eq(journal_append_batch(j, 2, recs, 1000), 0);
-    assert_bounds(j, 0, 1002);
+    tu_assert_bounds(j, 0, 1002);
     for (journal_pos p = 0; p < 1002; p++)
         assert_r(j, p);
     journal_close(j);
     cr_assert_eq(journal_store_close(s), 0);
 }
 
-Test(batch, conflict_or_beyond_writes_nothing)
+Test(journal, conflict_or_beyond_writes_nothing)
 {
     journal_store *s = tu_open_store(tu_store(), 0);
-    journal *j = journal_with(s, "j", 5);
+    journal *j = tu_journal_with(s, "j", 5);
     journal_record recs[4] = {{"n0", 2}, {"n1", 2}, {"n2", 2}, {"n3", 2}};
     cr_assert_eq(journal_append_batch(j, 3, recs, 4), JOURNAL_ECONFLICT);
     cr_assert_eq(journal_append_batch(j, 0, recs, 1), JOURNAL_ECONFLICT);
     cr_assert_eq(journal_append_batch(j, 4, recs, 4), JOURNAL_ECONFLICT);
     cr_assert_eq(journal_append_batch(j, 6, recs, 4), JOURNAL_EBEYOND);
     cr_assert_eq(journal_append_batch(j, JOURNAL_POS_MAX, recs, 4), JOURNAL_EBEYOND);
-    assert_bounds(j, 0, 5);
+    tu_assert_bounds(j, 0, 5);
     for (journal_pos p = 0; p < 5; p++)
         assert_r(j, p);
     assert_not_found(j, 5);
     assert_not_found(j, 6);
     cr_assert_eq(journal_truncate(j, 5), 0);
     cr_assert_eq(journal_append_batch(j, 2, recs, 4), JOURNAL_ECONFLICT);
-    assert_bounds(j, 5, 5);
+    tu_assert_bounds(j, 5, 5);
     journal_close(j);
     cr_assert_eq(journal_store_close(s), 0);
 }
 
-Test(batch, with_a_null_record_of_some_length_gives_einval_and_writes_nothing)
+Test(journal, with_a_null_record_of_some_length_gives_einval_and_writes_nothing)
 {
     journal_store *s = tu_open_store(tu_store(), 0);
-    journal *j = journal_with(s, "j", 1);
+    journal *j = tu_journal_with(s, "j", 1);
     journal_record recs[3] = {{"n1", 2}, {NULL, 3}, {"n3", 2}};
     cr_assert_eq(journal_append_batch(j, 1, recs, 3), -EINVAL);
-    assert_bounds(j, 0, 1);
+    tu_assert_bounds(j, 0, 1);
     assert_not_found(j, 1);
     journal_close(j);
     cr_assert_eq(journal_store_close(s), 0);
 }
 
-Test(batch, of_zero_records_returns_0_at_the_end_only)
+Test(journal, of_zero_records_returns_0_at_the_end_only)
 {
     journal_store *s = tu_open_store(tu_store(), 0);
-    journal *j = journal_with(s, "j", 3);
+    journal *j = tu_journal_with(s, "j", 3);
     journal_record rec = {"unused", 6};
     cr_assert_eq(journal_append_batch(j, 3, &rec, 0), 0);
     cr_assert_eq(journal_append_batch(j, 2, &rec, 0), JOURNAL_ECONFLICT);
     cr_assert_eq(journal_append_batch(j, 0, &rec, 0), JOURNAL_ECONFLICT);
     cr_assert_eq(journal_append_batch(j, 4, &rec, 0), JOURNAL_EBEYOND);
     cr_assert_eq(journal_append_batch(j, JOURNAL_POS_MAX, &rec, 0), JOURNAL_EBEYOND);
-    assert_bounds(j, 0, 3);
+    tu_assert_bounds(j, 0, 3);
     assert_not_found(j, 3);
     journal_close(j);
     cr_assert_eq(journal_store_close(s), 0);
@@ -632,55 +569,55 @@ Test(batch, of_zero_records_returns_0_at_the_end_only)
 
 /* -------------------------------------------------------------- truncate */
 
-Test(truncate, at_or_below_begin_does_nothing_and_returns_0)
+Test(journal, at_or_below_begin_does_nothing_and_returns_0)
 {
     journal_store *s = tu_open_store(tu_store(), 0);
     journal *j = tu_open_journal(s, "j");
     cr_assert_eq(journal_truncate(j, 0), 0);
-    assert_bounds(j, 0, 0);
+    tu_assert_bounds(j, 0, 0);
     journal_close(j);
-    j = journal_with(s, "k", 6);
+    j = tu_journal_with(s, "k", 6);
     cr_assert_eq(journal_truncate(j, 0), 0);
-    assert_bounds(j, 0, 6);
+    tu_assert_bounds(j, 0, 6);
     cr_assert_eq(journal_truncate(j, 3), 0);
     cr_assert_eq(journal_truncate(j, 3), 0);
     cr_assert_eq(journal_truncate(j, 1), 0);
-    assert_bounds(j, 3, 6);
+    tu_assert_bounds(j, 3, 6);
     for (journal_pos p = 3; p < 6; p++)
         assert_r(j, p);
     journal_close(j);
     cr_assert_eq(journal_store_close(s), 0);
 }
 
-Test(truncate, above_the_end_gives_ebeyond_and_removes_nothing)
+Test(journal, above_the_end_gives_ebeyond_and_removes_nothing)
 {
     journal_store *s = tu_open_store(tu_store(), 0);
     journal *j = tu_open_journal(s, "j");
     cr_assert_eq(journal_truncate(j, 1), JOURNAL_EBEYOND);
-    assert_bounds(j, 0, 0);
+    tu_assert_bounds(j, 0, 0);
     journal_close(j);
-    j = journal_with(s, "k", 4);
+    j = tu_journal_with(s, "k", 4);
     cr_assert_eq(journal_truncate(j, 5), JOURNAL_EBEYOND);
     cr_assert_eq(journal_truncate(j, JOURNAL_POS_MAX), JOURNAL_EBEYOND);
-    assert_bounds(j, 0, 4);
+    tu_assert_bounds(j, 0, 4);
     for (journal_pos p = 0; p < 4; p++)
         assert_r(j, p);
     journal_close(j);
     cr_assert_eq(journal_store_close(s), 0);
 }
 
-Test(truncate, removes_the_oldest_records_first)
+Test(journal, removes_the_oldest_records_first)
 {
     journal_store *s = tu_open_store(tu_store(), 0);
-    journal *j = journal_with(s, "j", 10);
+    journal *j = tu_journal_with(s, "j", 10);
     cr_assert_eq(journal_truncate(j, 4), 0);
-    assert_bounds(j, 4, 10);
+    tu_assert_bounds(j, 4, 10);
     for (journal_pos p = 0; p < 4; p++)
         assert_not_found(j, p);
     for (journal_pos p = 4; p < 10; p++)
         assert_r(j, p);
     cr_assert_eq(journal_truncate(j, 9), 0);
-    assert_bounds(j, 9, 10);
+    tu_assert_bounds(j, 9, 10);
     assert_not_found(j, 8);
     assert_r(j, 9);
     journal_close(j);
@@ -688,9 +625,9 @@ Test(truncate, removes_the_oldest_records_first)
 }
 
 /* The contract promises one call removes 1,000,000 records. */
-Test(truncate, removes_a_million_records_in_one_call, .timeout = 120)
+Test(journal, removes_a_million_records_in_one_call, .timeout = 120)
 {
-    const journal_pos n = scaled(1000000), chunk = 10000, keep = 10;
+    const journal_pos n = tu_scaled(1000000), chunk = 10000, keep = 10;
     journal_store *s = tu_open_store(tu_store(), JOURNAL_NOSYNC);
     journal *j = tu_open_journal(s, "j");
     journal_stat st;
@@ -707,14 +644,14 @@ Test(truncate, removes_a_million_records_in_one_call, .timeout = 120)
         rc = journal_append_batch(j, base, recs, chunk);
         cr_assert_eq(rc, 0, "batch at %llu: %s", (unsigned long long)base, journal_strerror(rc));
     }
-    assert_bounds(j, 0, n);
+    tu_assert_bounds(j, 0, n);
     cr_assert_eq(journal_truncate(j, n - keep), 0);
-    assert_bounds(j, n - keep, n);
+    tu_assert_bounds(j, n - keep, n);
     assert_not_found(j, 0);
     assert_not_found(j, n / 2);
     assert_not_found(j, n - keep - 1);
     for (journal_pos p = n - keep; p < n; p++)
-        assert_record(j, p, &p, sizeof p);
+        tu_assert_record(j, p, &p, sizeof p);
     cr_assert_eq(journal_store_stat(s, &st), 0);
     cr_assert_eq(st.records, keep);
     cr_assert_eq(journal_store_check(s, NULL, NULL), 0);
@@ -726,10 +663,10 @@ Test(truncate, removes_a_million_records_in_one_call, .timeout = 120)
 
 /* ------------------------------------------------------------------- get */
 
-Test(get, gives_a_copy_the_caller_owns)
+Test(journal, gives_a_copy_the_caller_owns)
 {
     journal_store *s = tu_open_store(tu_store(), 0);
-    journal *j = journal_with(s, "j", 2);
+    journal *j = tu_journal_with(s, "j", 2);
     void *rec;
     size_t len;
     cr_assert_eq(journal_get(j, 1, &rec, &len), 0);
@@ -741,7 +678,7 @@ Test(get, gives_a_copy_the_caller_owns)
     cr_assert_eq(journal_store_close(s), 0);
 }
 
-Test(get, of_a_zero_length_record_gives_a_non_null_pointer)
+Test(journal, of_a_zero_length_record_gives_a_non_null_pointer)
 {
     journal_store *s = tu_open_store(tu_store(), 0);
     journal *j = tu_open_journal(s, "j");
@@ -756,14 +693,14 @@ Test(get, of_a_zero_length_record_gives_a_non_null_pointer)
     cr_assert_eq(journal_store_close(s), 0);
 }
 
-Test(get, outside_the_bounds_gives_enotfound)
+Test(journal, outside_the_bounds_gives_enotfound)
 {
     journal_store *s = tu_open_store(tu_store(), 0);
     journal *j = tu_open_journal(s, "j");
     assert_not_found(j, 0);
     assert_not_found(j, JOURNAL_POS_MAX);
     journal_close(j);
-    j = journal_with(s, "k", 5);
+    j = tu_journal_with(s, "k", 5);
     cr_assert_eq(journal_truncate(j, 2), 0);
     assert_not_found(j, 0);
     assert_not_found(j, 1);
@@ -825,10 +762,10 @@ static void assert_seen_r(const struct seen *w, journal_pos from, size_t n)
     }
 }
 
-Test(range, delivers_every_record_from_from_to_the_end_in_order)
+Test(journal, delivers_every_record_from_from_to_the_end_in_order)
 {
     journal_store *s = tu_open_store(tu_store(), 0);
-    journal *j = journal_with(s, "j", 8);
+    journal *j = tu_journal_with(s, "j", 8);
     struct seen w = {0};
     cr_assert_eq(journal_truncate(j, 2), 0);
     cr_assert_eq(journal_range(j, 2, record_seen, &w), 0);
@@ -843,7 +780,7 @@ Test(range, delivers_every_record_from_from_to_the_end_in_order)
     cr_assert_eq(journal_store_close(s), 0);
 }
 
-Test(range, from_outside_the_bounds_gives_enotfound_and_never_calls)
+Test(journal, from_outside_the_bounds_gives_enotfound_and_never_calls)
 {
     journal_store *s = tu_open_store(tu_store(), 0);
     journal *j = tu_open_journal(s, "j");
@@ -851,7 +788,7 @@ Test(range, from_outside_the_bounds_gives_enotfound_and_never_calls)
     journal_pos outside[] = {0, 1, 5, 6, JOURNAL_POS_MAX};
     cr_assert_eq(journal_range(j, 0, record_seen, &w), JOURNAL_ENOTFOUND);
     journal_close(j);
-    j = journal_with(s, "k", 5);
+    j = tu_journal_with(s, "k", 5);
     cr_assert_eq(journal_truncate(j, 2), 0);
     for (size_t i = 0; i < sizeof outside / sizeof outside[0]; i++)
         cr_assert_eq(journal_range(j, outside[i], record_seen, &w), JOURNAL_ENOTFOUND, "from %llu",
@@ -865,10 +802,10 @@ Test(range, from_outside_the_bounds_gives_enotfound_and_never_calls)
     cr_assert_eq(journal_store_close(s), 0);
 }
 
-Test(range, stops_on_journal_stop_and_returns_0)
+Test(journal, stops_on_journal_stop_and_returns_0)
 {
     journal_store *s = tu_open_store(tu_store(), 0);
-    journal *j = journal_with(s, "j", 6);
+    journal *j = tu_journal_with(s, "j", 6);
     struct seen w = {.stop_after = 3, .ret = JOURNAL_STOP};
     cr_assert_eq(journal_range(j, 1, record_seen, &w), 0);
     assert_seen_r(&w, 1, 3);
@@ -876,10 +813,10 @@ Test(range, stops_on_journal_stop_and_returns_0)
     cr_assert_eq(journal_store_close(s), 0);
 }
 
-Test(range, returns_a_negative_callback_code_unchanged)
+Test(journal, returns_a_negative_callback_code_unchanged)
 {
     journal_store *s = tu_open_store(tu_store(), 0);
-    journal *j = journal_with(s, "j", 6);
+    journal *j = tu_journal_with(s, "j", 6);
     struct seen w = {.stop_after = 2, .ret = -7777};
     cr_assert_eq(journal_range(j, 0, record_seen, &w), -7777);
     assert_seen_r(&w, 0, 2);
@@ -892,28 +829,28 @@ Test(range, returns_a_negative_callback_code_unchanged)
     cr_assert_eq(journal_store_close(s), 0);
 }
 
-Test(range, does_not_deliver_records_its_callback_appends, .timeout = 30)
+Test(journal, does_not_deliver_records_its_callback_appends, .timeout = 30)
 {
     journal_store *s = tu_open_store(tu_store(), 0);
-    journal *j = journal_with(s, "j", 5);
+    journal *j = tu_journal_with(s, "j", 5);
     struct seen w = {.j = j};
     cr_assert_eq(journal_range(j, 0, record_seen, &w), 0);
     assert_seen_r(&w, 0, 5);
-    assert_bounds(j, 0, 10);
+    tu_assert_bounds(j, 0, 10);
     for (journal_pos p = 0; p < 10; p++)
         assert_r(j, p);
     journal_close(j);
     cr_assert_eq(journal_store_close(s), 0);
 }
 
-Test(range, still_delivers_records_its_callback_truncates, .timeout = 30)
+Test(journal, still_delivers_records_its_callback_truncates, .timeout = 30)
 {
     journal_store *s = tu_open_store(tu_store(), 0);
-    journal *j = journal_with(s, "j", 5), *other = tu_open_journal(s, "j");
+    journal *j = tu_journal_with(s, "j", 5), *other = tu_open_journal(s, "j");
     struct seen w = {.j = other, .truncate_all = 1};
     cr_assert_eq(journal_range(j, 1, record_seen, &w), 0);
     assert_seen_r(&w, 1, 4);
-    assert_bounds(j, 5, 5);
+    tu_assert_bounds(j, 5, 5);
     journal_close(other);
     journal_close(j);
     cr_assert_eq(journal_store_close(s), 0);
@@ -921,10 +858,10 @@ Test(range, still_delivers_records_its_callback_truncates, .timeout = 30)
 
 /* ------------------------------------------------------------------ wait */
 
-Test(wait, returns_0_at_once_when_a_record_is_there, .timeout = 30)
+Test(journal, returns_0_at_once_when_a_record_is_there, .timeout = 30)
 {
     journal_store *s = tu_open_store(tu_store(), 0);
-    journal *j = journal_with(s, "j", 3);
+    journal *j = tu_journal_with(s, "j", 3);
     cr_assert_eq(journal_wait(j, 2, -1), 0);
     cr_assert_eq(journal_wait(j, 0, 0), 0);
     cr_assert_eq(journal_wait(j, 2, 0), 0);
@@ -935,14 +872,14 @@ Test(wait, returns_0_at_once_when_a_record_is_there, .timeout = 30)
     cr_assert_eq(journal_store_close(s), 0);
 }
 
-Test(wait, times_out_when_nothing_comes, .timeout = 30)
+Test(journal, times_out_when_nothing_comes, .timeout = 30)
 {
     journal_store *s = tu_open_store(tu_store(), 0);
     journal *j = tu_open_journal(s, "j");
     cr_assert_eq(journal_wait(j, 0, 0), -ETIMEDOUT);
     cr_assert_eq(journal_wait(j, 0, 50), -ETIMEDOUT);
-    append_str(j, 0, "r0");
-    append_str(j, 1, "r1");
+    tu_append_str(j, 0, "r0");
+    tu_append_str(j, 1, "r1");
     cr_assert_eq(journal_wait(j, 2, 0), -ETIMEDOUT);
     cr_assert_eq(journal_wait(j, 5, 30), -ETIMEDOUT);
     journal_close(j);
@@ -974,7 +911,7 @@ static void *wait_rounds(void *arg)
     return NULL;
 }
 
-Test(wait, wakes_when_another_thread_appends, .timeout = 30)
+Test(journal, wakes_when_another_thread_appends, .timeout = 30)
 {
     journal_store *s = tu_open_store(tu_store(), 0);
     journal *j = tu_open_journal(s, "j");
@@ -988,7 +925,7 @@ Test(wait, wakes_when_another_thread_appends, .timeout = 30)
         char c;
         cr_assert_eq(read(fds[0], &c, 1), 1);
         cr_assert_eq(c, (char)k);
-        append_str(j, (journal_pos)k, "woken");
+        tu_append_str(j, (journal_pos)k, "woken");
     }
     cr_assert_eq(pthread_join(t, NULL), 0);
     for (int k = 0; k < WAIT_ROUNDS; k++)

@@ -83,32 +83,6 @@ static int open_url(const char *url, unsigned flags, journal_store **s)
     return journal_store_open(url, &o, s);
 }
 
-static void append_str(journal *j, journal_pos pos, const char *rec)
-{
-    int rc = journal_append(j, pos, rec, strlen(rec));
-    cr_assert_eq(rc, 0, "append at %llu: %s", (unsigned long long)pos, journal_strerror(rc));
-}
-
-static void assert_bounds(journal *j, journal_pos begin, journal_pos end)
-{
-    journal_pos b = 1234, e = 5678;
-    int rc = journal_bounds(j, &b, &e);
-    cr_assert_eq(rc, 0, "bounds: %s", journal_strerror(rc));
-    cr_assert_eq(b, begin, "begin %llu, expected %llu", (unsigned long long)b, (unsigned long long)begin);
-    cr_assert_eq(e, end, "end %llu, expected %llu", (unsigned long long)e, (unsigned long long)end);
-}
-
-static void assert_str(journal *j, journal_pos pos, const char *want)
-{
-    void *rec = NULL;
-    size_t len = 0;
-    int rc = journal_get(j, pos, &rec, &len);
-    cr_assert_eq(rc, 0, "get %llu: %s", (unsigned long long)pos, journal_strerror(rc));
-    cr_assert_eq(len, strlen(want), "get %llu: length %zu, expected %zu", (unsigned long long)pos, len, strlen(want));
-    cr_assert_arr_eq(rec, want, len, "get %llu: wrong bytes", (unsigned long long)pos);
-    free(rec);
-}
-
 static int count_journal(void *arg, const char *name, journal_pos begin, journal_pos end)
 {
     (void)name;
@@ -131,13 +105,13 @@ Test(pg, two_stores_in_one_database_do_not_see_each_other)
     ja = tu_open_journal(a, "j");
     jb = tu_open_journal(b, "j");
     jx = tu_open_journal(a, "only-in-a");
-    append_str(ja, 0, "a0");
-    append_str(ja, 1, "a1");
-    append_str(jb, 0, "b0");
-    assert_bounds(ja, 0, 2);
-    assert_bounds(jb, 0, 1);
-    assert_str(ja, 0, "a0");
-    assert_str(jb, 0, "b0");
+    tu_append_str(ja, 0, "a0");
+    tu_append_str(ja, 1, "a1");
+    tu_append_str(jb, 0, "b0");
+    tu_assert_bounds(ja, 0, 2);
+    tu_assert_bounds(jb, 0, 1);
+    tu_assert_str(ja, 0, "a0");
+    tu_assert_str(jb, 0, "b0");
     cr_assert_eq(journal_store_list(a, count_journal, &na), 0);
     cr_assert_eq(journal_store_list(b, count_journal, &nb), 0);
     cr_assert_eq(na, 2);
@@ -231,7 +205,7 @@ Test(pg, racing_connections_append_every_record_exactly_once, .timeout = 120)
         conflicts += r[i].conflicts;
     }
     /* No gap, nothing lost, nothing doubled. */
-    assert_bounds(j, 0, RACERS * PER_RACER);
+    tu_assert_bounds(j, 0, RACERS * PER_RACER);
     cr_assert_eq(journal_range(j, 0, collect, seen), 0);
     for (int i = 0; i < RACERS; i++)
         for (int k = 0; k < PER_RACER; k++)
@@ -313,7 +287,7 @@ Test(pg, a_connection_killed_mid_transaction_loses_nothing_acknowledged, .timeou
 
     /* A read transaction killed: the snapshot fails with a clear error
      * and can only be ended; the next one works. */
-    append_str(k->j, 0, "first");
+    tu_append_str(k->j, 0, "first");
     cr_assert_eq(journal_snapshot_begin(k->j, &snap), 0);
     snprintf(sql, sizeof sql,
              "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '%s' "
@@ -323,7 +297,7 @@ Test(pg, a_connection_killed_mid_transaction_loses_nothing_acknowledged, .timeou
     cr_assert_eq(journal_snapshot_get(snap, 0, &rec, &len), -ECONNRESET);
     cr_assert_neq(strlen(journal_store_errmsg(s)), 0);
     journal_snapshot_end(snap);
-    assert_str(k->j, 0, "first");
+    tu_assert_str(k->j, 0, "first");
 
     /* Write transactions killed while they run. */
     cr_assert_eq(pthread_create(&t, NULL, kill_writer, k), 0);
@@ -408,7 +382,7 @@ static int listening_pid(PGconn *pg, const char *appname)
 /* A private server for the tests that stop it, so that the tests running
  * beside them keep theirs. Its directory must be short (Unix socket
  * paths) and reachable by the postgres user, unlike tu_dir(). It is
- * stopped by the suite's .fini, also when the test fails. */
+ * stopped by the test's .fini (server_stop), also when the test fails. */
 static char *server_dir;
 
 static void run_server_script(const char *verb, char **out)
@@ -438,7 +412,7 @@ static char *private_server(void)
     return out;
 }
 
-static void server_teardown(void)
+static void server_stop(void)
 {
     if (server_dir) {
         char *cmd;
@@ -451,12 +425,9 @@ static void server_teardown(void)
         free(server_dir);
         server_dir = NULL;
     }
-    tu_teardown();
 }
 
-TestSuite(pg_server, .init = tu_setup, .fini = server_teardown);
-
-Test(pg_server, calls_fail_clearly_while_the_server_is_down_and_work_again_after, .timeout = 120)
+Test(pg, calls_fail_clearly_while_the_server_is_down_and_work_again_after, .fini = server_stop, .timeout = 120)
 {
     char *base, *url;
     journal_store *s;
@@ -474,7 +445,7 @@ Test(pg_server, calls_fail_clearly_while_the_server_is_down_and_work_again_after
     s = tu_open_store(url, 0);
     j = tu_open_journal(s, "j");
     for (journal_pos i = 0; i < 10; i++)
-        append_str(j, i, "before");
+        tu_append_str(j, i, "before");
     cr_assert_eq(journal_snapshot_begin(j, &snap), 0);
     /* A wait asleep when the server shuts down: its session is ended by
      * the server, which is -ECONNRESET. */
@@ -499,15 +470,15 @@ Test(pg_server, calls_fail_clearly_while_the_server_is_down_and_work_again_after
     /* Back: the same handles work, on new connections, and nothing is
      * lost. */
     run_server_script("restart", NULL);
-    assert_bounds(j, 0, 10);
-    assert_str(j, 9, "before");
-    append_str(j, 10, "after");
+    tu_assert_bounds(j, 0, 10);
+    tu_assert_str(j, 9, "before");
+    tu_append_str(j, 10, "after");
 
     /* Restarted under open handles: idle connections are found dead and
      * replaced without an error. */
     run_server_script("restart", NULL);
-    assert_bounds(j, 0, 11);
-    assert_str(j, 10, "after");
+    tu_assert_bounds(j, 0, 11);
+    tu_assert_str(j, 10, "after");
     cr_assert_eq(journal_store_check(s, NULL, NULL), 0);
     journal_close(j);
     cr_assert_eq(journal_store_close(s), 0);
@@ -569,7 +540,7 @@ static void exercise(journal_store *s)
     int n = 0;
     char *dest;
     journal *j = tu_open_journal(s, "j");
-    append_str(j, 0, "r0");
+    tu_append_str(j, 0, "r0");
     cr_assert_eq(journal_append_batch(j, 1, recs, 2), 0);
     cr_assert_eq(journal_wait(j, 2, 1000), 0);
     cr_assert_eq(journal_wait(j, 3, 0), -ETIMEDOUT);
@@ -584,7 +555,7 @@ static void exercise(journal_store *s)
     cr_assert_eq(n, 5);
     journal_snapshot_end(snap);
     cr_assert_eq(journal_truncate(j, 1), 0);
-    assert_bounds(j, 1, 3);
+    tu_assert_bounds(j, 1, 3);
     cr_assert_eq(journal_store_stat(s, &st), 0);
     cr_assert_eq(st.format_version, JOURNAL_FORMAT_VERSION);
     cr_assert_eq(st.journals, 1);
@@ -704,9 +675,9 @@ Test(pg, copy_goes_to_a_new_schema_with_the_same_journals_bounds_and_records)
     j = tu_open_journal(s, "j");
     k = tu_open_journal(s, "k");
     for (journal_pos i = 0; i < 5; i++)
-        append_str(j, i, i % 2 ? "odd" : "even");
+        tu_append_str(j, i, i % 2 ? "odd" : "even");
     cr_assert_eq(journal_truncate(j, 2), 0);
-    append_str(k, 0, "k0");
+    tu_append_str(k, 0, "k0");
     cr_assert_eq(journal_store_copy(s, dest, 0), 0);
     /* Onto a store, or into a directory: refused, nothing changed. */
     cr_assert_eq(journal_store_copy(s, dest, 0), -EEXIST);
@@ -718,17 +689,17 @@ Test(pg, copy_goes_to_a_new_schema_with_the_same_journals_bounds_and_records)
     d = tu_open_store(dest, 0);
     j = tu_open_journal(d, "j");
     k = tu_open_journal(d, "k");
-    assert_bounds(j, 2, 5);
-    assert_str(j, 2, "even");
-    assert_str(j, 3, "odd");
-    assert_bounds(k, 0, 1);
-    assert_str(k, 0, "k0");
-    append_str(j, 5, "new");
+    tu_assert_bounds(j, 2, 5);
+    tu_assert_str(j, 2, "even");
+    tu_assert_str(j, 3, "odd");
+    tu_assert_bounds(k, 0, 1);
+    tu_assert_str(k, 0, "k0");
+    tu_append_str(j, 5, "new");
     /* A journal created in the copy gets an id of its own. */
     journal_close(k);
     k = tu_open_journal(d, "new");
-    append_str(k, 0, "n0");
-    assert_bounds(j, 2, 6);
+    tu_append_str(k, 0, "n0");
+    tu_assert_bounds(j, 2, 6);
     cr_assert_eq(journal_store_check(d, NULL, NULL), 0);
     journal_close(j);
     journal_close(k);
@@ -861,7 +832,7 @@ Test(pg, a_waiter_killed_during_its_wait_leaves_nothing_behind, .timeout = 60)
     for (int tries = 0; tries < 2000 && (pid = listening_pid(pg, appname)) == 0; tries++)
         usleep(5000);
     cr_assert_neq(pid, 0, "the waiter never started listening");
-    append_str(w.j, 0, "r0");
+    tu_append_str(w.j, 0, "r0");
     for (int tries = 0; tries < 200 && seen == 0; tries++) {
         seen = notifications(pg);
         if (!seen)
@@ -878,8 +849,8 @@ Test(pg, a_waiter_killed_during_its_wait_leaves_nothing_behind, .timeout = 60)
     for (int tries = 0; tries < 2000 && listening_pid(pg, appname) != 0; tries++)
         usleep(5000);
     notifications(pg);
-    append_str(w.j, 1, "r1");
-    append_str(w.j, 2, "r2");
+    tu_append_str(w.j, 1, "r1");
+    tu_append_str(w.j, 2, "r2");
     cr_assert_eq(notifications(pg), 0, "appends notify after the waiter died");
     PQfinish(pg);
     journal_close(w.j);
@@ -941,7 +912,7 @@ Test(pg, many_waiters_of_one_handle_all_wake_and_leave_nothing_behind, .timeout 
         pthread_join(t[i], NULL);
         cr_assert_eq(w[i].rc, -ETIMEDOUT, "waiter %d: %s", i, journal_strerror(w[i].rc));
     }
-    append_str(j, 0, "r0");
+    tu_append_str(j, 0, "r0");
     for (int i = 0; i < N; i += 2) {
         pthread_join(t[i], NULL);
         cr_assert_eq(w[i].rc, 0, "waiter %d: %s", i, journal_strerror(w[i].rc));
@@ -953,8 +924,8 @@ Test(pg, many_waiters_of_one_handle_all_wake_and_leave_nothing_behind, .timeout 
         usleep(5000);
     cr_assert_eq(held, 0, "%d advisory locks left after the waits", held);
     notifications(pg);
-    append_str(j, 1, "r1");
-    append_str(j, 2, "r2");
+    tu_append_str(j, 1, "r1");
+    tu_append_str(j, 2, "r2");
     cr_assert_eq(notifications(pg), 0, "appends notify after every waiter returned");
     PQfinish(pg);
     journal_close(j);
@@ -993,7 +964,7 @@ Test(pg, a_wait_returns_at_its_timeout_while_the_row_is_locked, .timeout = 60)
     url = tu_store();
     s = tu_open_store(url, 0);
     j = tu_open_journal(s, "j");
-    append_str(j, 0, "r0");
+    tu_append_str(j, 0, "r0");
     l = (struct locker){.pg = admin(), .hold_ms = 5000};
     snprintf(sql, sizeof sql, "BEGIN; SELECT 1 FROM \"%s\".journals WHERE name = 'j'::bytea FOR UPDATE",
              schema_of(url));
@@ -1007,7 +978,7 @@ Test(pg, a_wait_returns_at_its_timeout_while_the_row_is_locked, .timeout = 60)
     cr_assert_lt(took, 2000, "a 200 ms wait took %lld ms", (long long)took);
     /* The connection it used is fine afterwards. */
     cr_assert_eq(journal_wait(j, 0, 1000), 0);
-    append_str(j, 1, "r1");
+    tu_append_str(j, 1, "r1");
     PQfinish(l.pg);
     journal_close(j);
     cr_assert_eq(journal_store_close(s), 0);
@@ -1031,7 +1002,7 @@ Test(pg, a_wait_returns_at_its_timeout_while_the_table_is_locked, .timeout = 60)
     url = tu_store();
     s = tu_open_store(url, 0);
     j = tu_open_journal(s, "j");
-    append_str(j, 0, "r0");
+    tu_append_str(j, 0, "r0");
     l = (struct locker){.pg = admin(), .hold_ms = 5000};
     snprintf(sql, sizeof sql, "BEGIN; LOCK TABLE \"%s\".journals IN ACCESS EXCLUSIVE MODE", schema_of(url));
     admin_exec(l.pg, sql);
@@ -1043,8 +1014,8 @@ Test(pg, a_wait_returns_at_its_timeout_while_the_table_is_locked, .timeout = 60)
     cr_assert_eq(rc, -ETIMEDOUT, "wait: %s", journal_strerror(rc));
     cr_assert_lt(took, 2000, "a 200 ms wait took %lld ms", (long long)took);
     cr_assert_eq(journal_wait(j, 0, 1000), 0);
-    append_str(j, 1, "r1");
-    assert_bounds(j, 0, 2);
+    tu_append_str(j, 1, "r1");
+    tu_assert_bounds(j, 0, 2);
     PQfinish(l.pg);
     journal_close(j);
     cr_assert_eq(journal_store_close(s), 0);
@@ -1075,8 +1046,8 @@ Test(pg, check_names_a_journal_by_its_own_bytes)
     url = tu_store();
     s = tu_open_store(url, 0);
     j = tu_open_journal(s, odd_name);
-    append_str(j, 0, "r0");
-    append_str(j, 1, "r1");
+    tu_append_str(j, 0, "r0");
+    tu_append_str(j, 1, "r1");
     pg = admin();
     snprintf(sql, sizeof sql, "DELETE FROM \"%s\".records WHERE pos = 0", schema_of(url));
     admin_exec(pg, sql);
@@ -1203,7 +1174,7 @@ Test(pg, the_pool_keeps_as_many_connections_as_ran_at_once, .timeout = 60)
     cr_assert(asprintf(&url, "%s&application_name=%s", tu_store(), appname) > 0);
     s = tu_open_store(url, 0);
     j = tu_open_journal(s, "j");
-    append_str(j, 0, "r0");
+    tu_append_str(j, 0, "r0");
     pg = admin();
     for (int round = 0; round < 2; round++) {
         for (int i = 0; i < POOL_BURST_N; i++)

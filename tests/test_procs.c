@@ -31,58 +31,10 @@
 /* ------------------------------------------------------------------------ */
 /* Records                                                                  */
 
-#define REC_HEAD 12
+/* Self-checking records (tu_rec_make()) of up to REC_BODY_MAX bytes of
+ * body. */
 #define REC_BODY_MAX 300
-#define REC_MAX (REC_HEAD + REC_BODY_MAX + 8)
-
-static void put32(unsigned char *p, uint32_t v)
-{
-    for (int i = 3; i >= 0; i--, v >>= 8)
-        p[i] = (unsigned char)v;
-}
-
-static uint32_t get32(const unsigned char *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static void put64(unsigned char *p, uint64_t v)
-{
-    for (int i = 7; i >= 0; i--, v >>= 8)
-        p[i] = (unsigned char)v;
-}
-
-static uint64_t get64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | p[i];
-    return v;
-}
-
-/* FNV-1a: the checksum each record carries of itself. */
-static uint64_t fnv1a(const unsigned char *p, size_t len)
-{
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ p[i]) * 0x100000001b3ull;
-    return h;
-}
-
-/* Writer w's record number seq: header (writer, seq, length), bytes drawn
- * from the seed, and the checksum of all that. Returns its length. */
-static size_t rec_make(uint64_t seed, uint32_t writer, uint32_t seq, unsigned char *buf)
-{
-    uint64_t st = (seed ^ (((uint64_t)writer << 32 | seq) * 0x9e3779b97f4a7c15ull)) | 1;
-    size_t len = REC_HEAD + tu_rand(&st) % (REC_BODY_MAX + 1) + 8;
-    put32(buf, writer);
-    put32(buf + 4, seq);
-    put32(buf + 8, (uint32_t)len);
-    for (size_t i = REC_HEAD; i < len - 8; i++)
-        buf[i] = (unsigned char)(tu_rand(&st) >> 56);
-    put64(buf + len - 8, fnv1a(buf, len - 8));
-    return len;
-}
+#define REC_MAX TU_REC_MAX(REC_BODY_MAX)
 
 /* What is wrong with the record at pos, or NULL; follows the order of a
  * scan from position 0. */
@@ -103,8 +55,7 @@ static void scan_restart(struct scan *sc)
 
 static const char *scan_record(struct scan *sc, journal_pos pos, const void *rec, size_t len)
 {
-    const unsigned char *p = rec;
-    unsigned char want[REC_MAX];
+    const char *bad;
     uint32_t w, seq;
     uint64_t sum;
     if (pos != sc->next) {
@@ -112,15 +63,9 @@ static const char *scan_record(struct scan *sc, journal_pos pos, const void *rec
                  (unsigned long long)sc->next - 1);
         return sc->problem;
     }
-    if (len < REC_HEAD + 8 || len > REC_MAX || get32(p + 8) != len || get64(p + len - 8) != fnv1a(p, len - 8)) {
-        snprintf(sc->problem, sizeof sc->problem, "record at %llu (%zu bytes) fails its checksum",
-                 (unsigned long long)pos, len);
-        return sc->problem;
-    }
-    w = get32(p);
-    seq = get32(p + 4);
-    if (w >= WRITERS || rec_make(sc->seed, w, seq, want) != len || memcmp(want, p, len) != 0) {
-        snprintf(sc->problem, sizeof sc->problem, "record at %llu is not one a writer wrote", (unsigned long long)pos);
+    bad = tu_rec_check(sc->seed, REC_BODY_MAX, WRITERS, rec, len, &w, &seq);
+    if (bad) {
+        snprintf(sc->problem, sizeof sc->problem, "record at %llu (%zu bytes) %s", (unsigned long long)pos, len, bad);
         return sc->problem;
     }
     if (seq != sc->next_seq[w]) {
@@ -128,7 +73,7 @@ static const char *scan_record(struct scan *sc, journal_pos pos, const void *rec
                  (unsigned long long)pos, w, seq, sc->next_seq[w]);
         return sc->problem;
     }
-    sum = get64(p + len - 8);
+    sum = tu_rec_sum(rec, len);
     if (pos < sc->nsums && sc->sums[pos] != sum) {
         snprintf(sc->problem, sizeof sc->problem, "record at %llu changed since an earlier read",
                  (unsigned long long)pos);
@@ -211,7 +156,7 @@ static void writer(void *arg)
     journal *j;
     child_start(r, &s, &j);
     for (uint32_t seq = 0; seq < r->per_writer; seq++) {
-        size_t len = rec_make(r->seed, r->id, seq, rec);
+        size_t len = tu_rec_make(r->seed, r->id, seq, REC_BODY_MAX, rec);
         journal_pos begin, end;
         int rc;
         for (;;) {

@@ -13,25 +13,11 @@
 
 TestSuite(snapshot, .init = tu_setup, .fini = tu_teardown);
 
-static void append_str(journal *j, journal_pos pos, const char *rec)
-{
-    int rc = journal_append(j, pos, rec, strlen(rec));
-    cr_assert_eq(rc, 0, "append at %llu: %s", (unsigned long long)pos, journal_strerror(rc));
-}
-
 static void append_r(journal *j, journal_pos pos)
 {
     char rec[32];
     snprintf(rec, sizeof rec, "r%llu", (unsigned long long)pos);
-    append_str(j, pos, rec);
-}
-
-static journal *journal_with(journal_store *s, const char *name, journal_pos n)
-{
-    journal *j = tu_open_journal(s, name);
-    for (journal_pos i = 0; i < n; i++)
-        append_r(j, i);
-    return j;
+    tu_append_str(j, pos, rec);
 }
 
 static void assert_snap_bounds(journal_snapshot *snap, journal_pos begin, journal_pos end)
@@ -156,7 +142,7 @@ Test(snapshot, sees_the_state_when_it_began_until_renewed)
 Test(snapshot, get_outside_its_bounds_gives_enotfound)
 {
     journal_store *s = tu_open_store(tu_store(), 0);
-    journal *j = journal_with(s, "j", 6);
+    journal *j = tu_journal_with(s, "j", 6);
     journal_snapshot *snap;
     cr_assert_eq(journal_truncate(j, 2), 0);
     cr_assert_eq(journal_snapshot_begin(j, &snap), 0);
@@ -175,7 +161,7 @@ Test(snapshot, get_outside_its_bounds_gives_enotfound)
 Test(snapshot, renewed_many_times_keeps_one_reader_slot)
 {
     journal_store *s = tu_open_store(tu_store(), 0);
-    journal *j = journal_with(s, "j", 1);
+    journal *j = tu_journal_with(s, "j", 1);
     journal_snapshot *snap;
     journal_stat before, after;
     cr_assert_eq(journal_snapshot_begin(j, &snap), 0);
@@ -224,7 +210,7 @@ static int record_seen(void *arg, journal_pos pos, const void *rec, size_t len)
 Test(snapshot, range_delivers_the_snapshot_view)
 {
     journal_store *s = tu_open_store(tu_store(), 0);
-    journal *j = journal_with(s, "j", 5);
+    journal *j = tu_journal_with(s, "j", 5);
     journal_snapshot *snap;
     struct seen w = {.j = j};
     cr_assert_eq(journal_snapshot_begin(j, &snap), 0);
@@ -264,7 +250,7 @@ Test(snapshot, a_thousand_open_at_once_in_one_process, .timeout = 60)
      * about a hundred: the limit is the server's there. */
     tu_require_lmdb();
     journal_store *s = tu_open_store(tu_store(), 0);
-    journal *j = journal_with(s, "j", 1);
+    journal *j = tu_journal_with(s, "j", 1);
     journal_snapshot **snaps = calloc(N, sizeof *snaps);
     cr_assert_not_null(snaps);
     for (int i = 0; i < N; i++) {
@@ -319,7 +305,7 @@ static void *begin_only(void *arg)
 Test(snapshot, may_be_ended_in_another_thread_than_it_began_in)
 {
     journal_store *s = tu_open_store(tu_store(), 0);
-    journal *j = journal_with(s, "j", 2);
+    journal *j = tu_journal_with(s, "j", 2);
     struct hand_over h = {.j = j};
     pthread_t t;
 

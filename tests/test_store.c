@@ -15,33 +15,6 @@
 #include "util.h"
 
 TestSuite(store, .init = tu_setup, .fini = tu_teardown);
-TestSuite(size, .init = tu_setup, .fini = tu_teardown);
-
-static void append_str(journal *j, journal_pos pos, const char *rec)
-{
-    int rc = journal_append(j, pos, rec, strlen(rec));
-    cr_assert_eq(rc, 0, "append at %llu: %s", (unsigned long long)pos, journal_strerror(rc));
-}
-
-static void assert_bounds(journal *j, journal_pos begin, journal_pos end)
-{
-    journal_pos b = 1234, e = 5678;
-    int rc = journal_bounds(j, &b, &e);
-    cr_assert_eq(rc, 0, "bounds: %s", journal_strerror(rc));
-    cr_assert_eq(b, begin, "begin %llu, expected %llu", (unsigned long long)b, (unsigned long long)begin);
-    cr_assert_eq(e, end, "end %llu, expected %llu", (unsigned long long)e, (unsigned long long)end);
-}
-
-static void assert_record(journal *j, journal_pos pos, const char *want)
-{
-    void *rec = NULL;
-    size_t len = 0;
-    int rc = journal_get(j, pos, &rec, &len);
-    cr_assert_eq(rc, 0, "get %llu: %s", (unsigned long long)pos, journal_strerror(rc));
-    cr_assert_eq(len, strlen(want), "get %llu: length %zu, expected %zu", (unsigned long long)pos, len, strlen(want));
-    cr_assert_arr_eq(rec, want, len, "get %llu: wrong bytes", (unsigned long long)pos);
-    free(rec);
-}
 
 static int path_exists(const char *path)
 {
@@ -151,7 +124,7 @@ Test(store, opens_an_existing_empty_directory)
     cr_assert_eq(mkdir(path, 0755), 0);
     s = tu_open_store(path, 0);
     j = tu_open_journal(s, "a");
-    append_str(j, 0, "x");
+    tu_append_str(j, 0, "x");
     journal_close(j);
     cr_assert_eq(journal_store_close(s), 0);
 }
@@ -161,9 +134,9 @@ Test(store, reopen_keeps_journals_and_records)
     const char *path = tu_store();
     journal_store *s = tu_open_store(path, 0);
     journal *a = tu_open_journal(s, "alpha"), *b = tu_open_journal(s, "beta");
-    append_str(a, 0, "a0");
-    append_str(a, 1, "a1");
-    append_str(b, 0, "b0");
+    tu_append_str(a, 0, "a0");
+    tu_append_str(a, 1, "a1");
+    tu_append_str(b, 0, "b0");
     journal_close(a);
     journal_close(b);
     cr_assert_eq(journal_store_close(s), 0);
@@ -171,11 +144,11 @@ Test(store, reopen_keeps_journals_and_records)
     s = tu_open_store(path, 0);
     a = tu_open_journal(s, "alpha");
     b = tu_open_journal(s, "beta");
-    assert_bounds(a, 0, 2);
-    assert_bounds(b, 0, 1);
-    assert_record(a, 0, "a0");
-    assert_record(a, 1, "a1");
-    assert_record(b, 0, "b0");
+    tu_assert_bounds(a, 0, 2);
+    tu_assert_bounds(b, 0, 1);
+    tu_assert_str(a, 0, "a0");
+    tu_assert_str(a, 1, "a1");
+    tu_assert_str(b, 0, "b0");
     journal_close(a);
     journal_close(b);
     cr_assert_eq(journal_store_close(s), 0);
@@ -217,15 +190,15 @@ Test(store, read_only_store_reads_but_refuses_every_write)
     journal *j = tu_open_journal(s, "j"), *n = NULL;
     journal_record recs[2] = {{"b0", 2}, {"b1", 2}};
     journal_pos b, e;
-    append_str(j, 0, "r0");
-    append_str(j, 1, "r1");
+    tu_append_str(j, 0, "r0");
+    tu_append_str(j, 1, "r1");
     journal_close(j);
     cr_assert_eq(journal_store_close(s), 0);
 
     s = tu_open_store(path, JOURNAL_RDONLY);
     j = tu_open_journal(s, "j");
-    assert_bounds(j, 0, 2);
-    assert_record(j, 1, "r1");
+    tu_assert_bounds(j, 0, 2);
+    tu_assert_str(j, 1, "r1");
     cr_assert_eq(journal_append(j, 2, "x", 1), JOURNAL_EREADONLY);
     cr_assert_eq(journal_append_batch(j, 2, recs, 2), JOURNAL_EREADONLY);
     cr_assert_eq(journal_truncate(j, 1), JOURNAL_EREADONLY);
@@ -235,17 +208,17 @@ Test(store, read_only_store_reads_but_refuses_every_write)
     cr_assert_eq(journal_bounds(j, &b, &e), 0);
     cr_assert_eq(b, 0);
     cr_assert_eq(e, 2);
-    assert_record(j, 0, "r0");
+    tu_assert_str(j, 0, "r0");
     journal_close(j);
     cr_assert_eq(journal_store_close(s), 0);
 
     /* Nothing was written behind the errors either. */
     s = tu_open_store(path, 0);
     cr_assert_eq(journal_open(s, "new", &n), 0);
-    assert_bounds(n, 0, 0);
+    tu_assert_bounds(n, 0, 0);
     journal_close(n);
     j = tu_open_journal(s, "j");
-    assert_bounds(j, 0, 2);
+    tu_assert_bounds(j, 0, 2);
     journal_close(j);
     cr_assert_eq(journal_store_close(s), 0);
 }
@@ -341,7 +314,7 @@ Test(store, null_arguments_give_einval_everywhere)
     void *p;
     size_t len;
 
-    append_str(j, 0, "r0");
+    tu_append_str(j, 0, "r0");
     cr_assert_eq(journal_snapshot_begin(j, &snap), 0);
 
     cr_assert_eq(journal_store_sync(NULL), -EINVAL);
@@ -403,7 +376,7 @@ Test(store, null_arguments_give_einval_everywhere)
     cr_assert_eq(journal_is_empty(NULL), -EINVAL);
 
     /* None of the refused calls wrote anything. */
-    assert_bounds(j, 0, 1);
+    tu_assert_bounds(j, 0, 1);
 
     /* Close and end functions accept NULL. */
     journal_snapshot_end(NULL);
@@ -433,14 +406,14 @@ Test(store, close_is_busy_and_closes_nothing_while_a_journal_or_snapshot_is_open
 
     cr_assert_eq(journal_store_close(s), JOURNAL_EBUSY);
     /* Everything still works after the refused close. */
-    append_str(j, 0, "r0");
-    assert_record(j, 0, "r0");
+    tu_append_str(j, 0, "r0");
+    tu_assert_str(j, 0, "r0");
     cr_assert_eq(journal_snapshot_begin(j, &snap), 0);
     cr_assert_eq(journal_store_close(s), JOURNAL_EBUSY);
-    append_str(j, 1, "r1");
+    tu_append_str(j, 1, "r1");
     journal_snapshot_end(snap);
     cr_assert_eq(journal_store_close(s), JOURNAL_EBUSY);
-    assert_bounds(j, 0, 2);
+    tu_assert_bounds(j, 0, 2);
     cr_assert_eq(journal_close(j), 0);
     cr_assert_eq(journal_store_close(s), 0);
 }
@@ -453,17 +426,12 @@ Test(store, close_is_busy_while_any_of_several_handles_is_open)
     cr_assert_eq(journal_store_close(s), JOURNAL_EBUSY);
     cr_assert_eq(journal_close(c), 0);
     cr_assert_eq(journal_store_close(s), JOURNAL_EBUSY);
-    append_str(b, 0, "still open");
+    tu_append_str(b, 0, "still open");
     cr_assert_eq(journal_close(b), 0);
     cr_assert_eq(journal_store_close(s), 0);
 }
 
 /* ------------------------------------------------------------------ list */
-
-static int by_name(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
 
 Test(store, list_gives_every_journal_in_byte_order_of_names_with_bounds)
 {
@@ -478,12 +446,12 @@ Test(store, list_gives_every_journal_in_byte_order_of_names_with_bounds)
         journal *j = tu_open_journal(s, names[i]);
         /* Journal i holds i records, the first i/2 of them truncated. */
         for (size_t k = 0; k < i; k++)
-            append_str(j, k, names[i]);
+            tu_append_str(j, k, names[i]);
         cr_assert_eq(journal_truncate(j, i / 2), 0);
         journal_close(j);
     }
     memcpy(sorted, names, sizeof names);
-    qsort(sorted, n, sizeof sorted[0], by_name);
+    qsort(sorted, n, sizeof sorted[0], tu_cmp_strp);
 
     cr_assert_eq(journal_store_list(s, collect, &l), 0);
     cr_assert_eq(l.n, n);
@@ -573,7 +541,7 @@ Test(store, list_sees_one_state_while_its_callback_writes)
     const char *names[] = {"a", "b", "c"};
     for (size_t i = 0; i < 3; i++) {
         journal *j = tu_open_journal(s, names[i]);
-        append_str(j, 0, names[i]);
+        tu_append_str(j, 0, names[i]);
         journal_close(j);
     }
     cr_assert_eq(journal_store_list(s, list_and_write, &w), 0);
@@ -679,8 +647,8 @@ Test(store, stat_counts_journals_and_records)
     cr_assert_eq(st.records, 0);
 
     for (journal_pos i = 0; i < 4; i++)
-        append_str(a, i, "aaaa");
-    append_str(b, 0, "b");
+        tu_append_str(a, i, "aaaa");
+    tu_append_str(b, 0, "b");
     journal_close(tu_open_journal(s, "c"));
     cr_assert_eq(journal_store_stat(s, &st), 0);
     cr_assert_eq(st.journals, 3);
@@ -765,9 +733,9 @@ Test(store, counters_count_exactly_what_this_handle_did)
     size_t len, delivered = 0;
 
     assert_counters(s, &want);
-    append_str(j, 0, "a");
-    append_str(j, 1, "bb");
-    append_str(j, 2, "ccc");
+    tu_append_str(j, 0, "a");
+    tu_append_str(j, 1, "bb");
+    tu_append_str(j, 2, "ccc");
     cr_assert_eq(journal_append_batch(j, 3, recs, 2), 0);
     want.appends = 5;
     want.bytes_appended = 15;
@@ -876,7 +844,7 @@ Test(store, nosync_store_works_and_sync_returns_0)
     journal_store *s = tu_open_store(path, JOURNAL_NOSYNC);
     journal *j = tu_open_journal(s, "j");
     for (journal_pos i = 0; i < 10; i++)
-        append_str(j, i, "nosync");
+        tu_append_str(j, i, "nosync");
     cr_assert_eq(journal_truncate(j, 3), 0);
     cr_assert_eq(journal_store_sync(s), 0);
     journal_close(j);
@@ -884,8 +852,8 @@ Test(store, nosync_store_works_and_sync_returns_0)
 
     s = tu_open_store(path, 0);
     j = tu_open_journal(s, "j");
-    assert_bounds(j, 3, 10);
-    assert_record(j, 9, "nosync");
+    tu_assert_bounds(j, 3, 10);
+    tu_assert_str(j, 9, "nosync");
     cr_assert_eq(journal_store_sync(s), 0);
     journal_close(j);
     cr_assert_eq(journal_store_close(s), 0);
@@ -903,8 +871,8 @@ Test(store, check_finds_nothing_wrong_with_a_healthy_store)
     journal *a = tu_open_journal(s, "a"), *b = tu_open_journal(s, "b");
     journal_close(tu_open_journal(s, "empty"));
     for (journal_pos i = 0; i < 20; i++)
-        append_str(a, i, "a record");
-    append_str(b, 0, "");
+        tu_append_str(a, i, "a record");
+    tu_append_str(b, 0, "");
     cr_assert_eq(journal_truncate(a, 7), 0);
     cr_assert_eq(journal_truncate(b, 1), 0);
     cr_assert_eq(journal_store_check(s, report_problem, NULL), 0);
@@ -1028,7 +996,7 @@ Test(store, copy_onto_an_existing_store_gives_eexist_and_leaves_it_alone)
     s = filled_store();
     other = tu_open_store(tu_path("other"), 0);
     j = tu_open_journal(other, "mine");
-    append_str(j, 0, "kept");
+    tu_append_str(j, 0, "kept");
     journal_close(j);
     cr_assert_eq(journal_store_close(other), 0);
 
@@ -1037,8 +1005,8 @@ Test(store, copy_onto_an_existing_store_gives_eexist_and_leaves_it_alone)
 
     other = tu_open_store(tu_path("other"), 0);
     j = tu_open_journal(other, "mine");
-    assert_bounds(j, 0, 1);
-    assert_record(j, 0, "kept");
+    tu_assert_bounds(j, 0, 1);
+    tu_assert_str(j, 0, "kept");
     journal_close(j);
     {
         struct listing l = {0};
@@ -1052,7 +1020,7 @@ Test(store, copy_onto_an_existing_store_gives_eexist_and_leaves_it_alone)
 
 /* ----------------------------------------------- size limits (LMDB) */
 
-Test(size, max_size_gives_efull_keeps_what_is_stored_and_recovers_after_truncating, .timeout = 60)
+Test(store, max_size_gives_efull_keeps_what_is_stored_and_recovers_after_truncating, .timeout = 60)
 {
     journal_options o = {.max_size = 4u << 20, .flags = JOURNAL_NOSYNC};
     journal_store *s = NULL;
@@ -1074,9 +1042,9 @@ Test(size, max_size_gives_efull_keeps_what_is_stored_and_recovers_after_truncati
     cr_assert_eq(rc, JOURNAL_EFULL, "append %llu: %s", (unsigned long long)n, journal_strerror(rc));
     cr_assert_gt(n, 100, "full after only %llu records", (unsigned long long)n);
     /* The refused append wrote nothing, and the store stays full. */
-    assert_bounds(j, 0, n);
+    tu_assert_bounds(j, 0, n);
     cr_assert_eq(journal_append(j, n, rec, sizeof rec), JOURNAL_EFULL);
-    assert_bounds(j, 0, n);
+    tu_assert_bounds(j, 0, n);
 
     /* Everything acknowledged is intact. */
     for (journal_pos i = 0; i < n; i++) {
@@ -1095,12 +1063,12 @@ Test(size, max_size_gives_efull_keeps_what_is_stored_and_recovers_after_truncati
         rc = journal_append(j, k, rec, sizeof rec);
         cr_assert_eq(rc, 0, "append after truncating: %s", journal_strerror(rc));
     }
-    assert_bounds(j, n / 2, n + 10);
+    tu_assert_bounds(j, n / 2, n + 10);
     journal_close(j);
     cr_assert_eq(journal_store_close(s), 0);
 }
 
-Test(size, small_map_grows_through_several_enlargements, .timeout = 60)
+Test(store, small_map_grows_through_several_enlargements, .timeout = 60)
 {
     journal_options o = {.map_size = 256u << 10, .flags = JOURNAL_NOSYNC};
     journal_store *s = NULL;
@@ -1137,7 +1105,7 @@ Test(size, small_map_grows_through_several_enlargements, .timeout = 60)
     /* The grown store opens again with the small map_size asked for. */
     cr_assert_eq(journal_store_open(tu_path("store"), &o, &s), 0);
     j = tu_open_journal(s, "j");
-    assert_bounds(j, 0, n);
+    tu_assert_bounds(j, 0, n);
     journal_close(j);
     cr_assert_eq(journal_store_close(s), 0);
 }

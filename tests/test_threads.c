@@ -21,11 +21,6 @@ TestSuite(threads, .init = tu_setup, .fini = tu_teardown);
 #define WRITERS 4
 #define READERS 2
 
-static unsigned scaled(unsigned n)
-{
-    return getenv("JOURNAL_TEST_VALGRIND") ? n / 10 : n;
-}
-
 /* A record names its writer and sequence number; its length and filler
  * bytes follow from them, so a reader can tell a damaged record. */
 struct header {
@@ -217,7 +212,7 @@ static void *read_records(void *arg)
 
 Test(threads, racing_writers_with_retry_store_every_record_once_in_each_writers_order, .timeout = 120)
 {
-    struct shared sh = {.per_writer = scaled(500)};
+    struct shared sh = {.per_writer = tu_scaled(500)};
     struct writer w[WRITERS];
     /* valgrind runs one thread at a time: the two readers, which never
      * block, take nearly all of it, and the writers do not finish within
@@ -359,7 +354,7 @@ Test(threads, many_threads_get_from_one_store_at_once, .timeout = 60)
         free(buf);
     }
     for (unsigned i = 0; i < GETTERS; i++) {
-        g[i] = (struct getter){.s = s, .shared = js, .id = i, .gets = scaled(3000), .rng = seed + i};
+        g[i] = (struct getter){.s = s, .shared = js, .id = i, .gets = tu_scaled(3000), .rng = seed + i};
         cr_assert_eq(pthread_create(&t[i], NULL, get_many, &g[i]), 0);
     }
     for (unsigned i = 0; i < GETTERS; i++) {

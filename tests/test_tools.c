@@ -67,8 +67,7 @@ static void tools_fini(void)
     tu_teardown();
 }
 
-TestSuite(dump, .init = tu_setup, .fini = tools_fini, .timeout = 60);
-TestSuite(copy, .init = tu_setup, .fini = tools_fini, .timeout = 60);
+TestSuite(tools, .init = tu_setup, .fini = tools_fini, .timeout = 60);
 
 static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
 
@@ -110,15 +109,12 @@ static int run(char **out, char **err, const char *f, ...) __attribute__((format
 
 static int run(char **out, char **err, const char *f, ...)
 {
-    char *cmd, *o = NULL, *e = NULL;
+    char *o = NULL, *e = NULL;
     va_list ap;
     int status;
     va_start(ap, f);
-    cr_assert(vasprintf(&cmd, f, ap) >= 0);
+    status = tu_vrunf(&o, &e, f, ap);
     va_end(ap);
-    status = tu_run(cmd, &o, &e);
-    cr_assert_neq(status, -1, "could not run %s", cmd);
-    free(cmd);
     own(o);
     own(e);
     if (out)
@@ -136,22 +132,6 @@ static const char *dump_bin(void)
 static const char *copy_bin(void)
 {
     return q(tu_bin("journal-copy"));
-}
-
-static void put_be64(unsigned char *p, uint64_t v)
-{
-    for (int i = 7; i >= 0; i--) {
-        p[i] = (unsigned char)v;
-        v >>= 8;
-    }
-}
-
-static uint64_t get_be64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | p[i];
-    return v;
 }
 
 static void append_all(journal *j, const journal_record *recs, size_t n)
@@ -222,7 +202,7 @@ static char *mixed_lines(size_t from, size_t to)
 /* ------------------------------------------------------------------------ */
 /* Listing                                                                  */
 
-Test(dump, lists_journals_tab_separated_in_byte_order_when_not_a_terminal)
+Test(tools, lists_journals_tab_separated_in_byte_order_when_not_a_terminal)
 {
     const char *store = tu_store();
     journal_store *s;
@@ -244,7 +224,7 @@ Test(dump, lists_journals_tab_separated_in_byte_order_when_not_a_terminal)
     cr_assert_str_eq(err, "");
 }
 
-Test(dump, lists_nothing_for_a_store_without_journals)
+Test(tools, lists_nothing_for_a_store_without_journals)
 {
     const char *store = tu_store();
     char *out, *err;
@@ -300,7 +280,7 @@ static char *run_on_terminal(char *const argv[], int *status)
     return own(buf);
 }
 
-Test(dump, lists_journals_under_a_header_in_columns_on_a_terminal)
+Test(tools, lists_journals_under_a_header_in_columns_on_a_terminal)
 {
     const char *store = tu_store();
     char *argv[] = {(char *)tu_bin("journal-dump"), (char *)store, NULL};
@@ -318,7 +298,7 @@ Test(dump, lists_journals_under_a_header_in_columns_on_a_terminal)
 /* ------------------------------------------------------------------------ */
 /* Records and formats                                                      */
 
-Test(dump, prints_records_as_escaped_text_one_line_each)
+Test(tools, prints_records_as_escaped_text_one_line_each)
 {
     const char *store = tu_store();
     char *out, *err;
@@ -331,7 +311,7 @@ Test(dump, prints_records_as_escaped_text_one_line_each)
     cr_assert_str_eq(out, mixed_lines(0, NMIXED));
 }
 
-Test(dump, selects_records_with_from_to_and_count)
+Test(tools, selects_records_with_from_to_and_count)
 {
     const char *store = tu_store();
     char *out, *err;
@@ -360,7 +340,7 @@ Test(dump, selects_records_with_from_to_and_count)
     cr_assert_str_eq(out, "");
 }
 
-Test(dump, starts_at_the_begin_of_a_truncated_journal)
+Test(tools, starts_at_the_begin_of_a_truncated_journal)
 {
     const char *store = tu_store();
     journal_store *s;
@@ -382,7 +362,7 @@ Test(dump, starts_at_the_begin_of_a_truncated_journal)
     cr_assert_str_eq(err, fmt("journal-dump: %s: j: position 1 is truncated; the journal holds [3, 6)\n", store));
 }
 
-Test(dump, streams_a_journal_larger_than_one_batch_in_order)
+Test(tools, streams_a_journal_larger_than_one_batch_in_order)
 {
     /* 10000 records cross the 4096-record batches of the tool. */
     const char *store = tu_store();
@@ -413,7 +393,7 @@ Test(dump, streams_a_journal_larger_than_one_batch_in_order)
     cr_assert_eq(n, 10000);
 }
 
-Test(dump, prints_records_in_hexdump_layout)
+Test(tools, prints_records_in_hexdump_layout)
 {
     const char *store = tu_store();
     const journal_record recs[] = {{"hello, world\n0123456789abcdefXYZ", 32}, {"", 0}, {"A", 1}};
@@ -430,7 +410,7 @@ Test(dump, prints_records_in_hexdump_layout)
                           "00000001\n");
 }
 
-Test(dump, raw_output_parses_back_into_the_records)
+Test(tools, raw_output_parses_back_into_the_records)
 {
     const char *store = tu_store();
     const char *file = tu_path("raw.out");
@@ -459,7 +439,7 @@ Test(dump, raw_output_parses_back_into_the_records)
     while (at < (size_t)size) {
         uint64_t len;
         cr_assert_leq(at + 8, (size_t)size, "a length cut short at byte %zu", at);
-        len = get_be64(data + at);
+        len = tu_get_be64(data + at);
         at += 8;
         cr_assert_lt(n, NMIXED + 1, "more records than appended");
         cr_assert_eq(len, recs[n].len, "record %zu", n);
@@ -485,7 +465,7 @@ static const char json_check_py[] =
     "        assert o['text'].encode('utf-8') == d, line\n"
     "    print(o['pos'], d.hex(), 'T' if 'text' in o else '-')\n";
 
-Test(dump, json_lines_decode_to_the_records_with_text_exactly_for_utf8)
+Test(tools, json_lines_decode_to_the_records_with_text_exactly_for_utf8)
 {
     const char *store = tu_store();
     const char *py = tu_path("check.py");
@@ -531,7 +511,7 @@ Test(dump, json_lines_decode_to_the_records_with_text_exactly_for_utf8)
     cr_assert_str_eq(err, "");
 }
 
-Test(dump, json_escapes_the_text_of_a_record)
+Test(tools, json_escapes_the_text_of_a_record)
 {
     const char *store = tu_store();
     const journal_record recs[] = {{"a\"b\\c\nd\x01", 8}, {"abcd", 4}};
@@ -675,7 +655,7 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-Test(dump, follow_prints_records_another_process_appends_and_exits_0_on_sigint)
+Test(tools, follow_prints_records_another_process_appends_and_exits_0_on_sigint)
 {
     enum { N = 11 };
     const char *store = tu_store();
@@ -744,7 +724,7 @@ Test(dump, follow_prints_records_another_process_appends_and_exits_0_on_sigint)
     cr_assert_str_eq(line, "");
 }
 
-Test(dump, follow_exits_0_on_sigterm_with_its_output_flushed)
+Test(tools, follow_exits_0_on_sigterm_with_its_output_flushed)
 {
     const char *store = tu_store();
     const char *errfile = tu_path("follow.err");
@@ -762,7 +742,7 @@ Test(dump, follow_exits_0_on_sigterm_with_its_output_flushed)
     cr_assert_str_eq(err, "");
 }
 
-Test(dump, follow_waits_on_an_empty_journal_and_stops_at_to)
+Test(tools, follow_waits_on_an_empty_journal_and_stops_at_to)
 {
     const char *store = tu_store();
     char *argv[] = {(char *)tu_bin("journal-dump"), "-F", "-t", "2", (char *)store, "j", NULL};
@@ -786,7 +766,7 @@ Test(dump, follow_waits_on_an_empty_journal_and_stops_at_to)
     journal_store_close(s);
 }
 
-Test(dump, follow_reports_records_truncated_before_it_printed_them)
+Test(tools, follow_reports_records_truncated_before_it_printed_them)
 {
     const char *store = tu_store();
     const char *errfile = tu_path("follow.err");
@@ -843,7 +823,7 @@ static unsigned long rss_anon_kib(pid_t pid)
     return kib;
 }
 
-Test(dump, streams_a_large_journal_in_constant_memory)
+Test(tools, streams_a_large_journal_in_constant_memory)
 {
     enum { RECORD = 4096, RECORDS = 8192 }; /* 32 MiB */
     const char *store = tu_store();
@@ -900,7 +880,7 @@ Test(dump, streams_a_large_journal_in_constant_memory)
 /* ------------------------------------------------------------------------ */
 /* Statistics and checks                                                    */
 
-Test(dump, stat_prints_the_store_statistics_and_each_journals_bounds)
+Test(tools, stat_prints_the_store_statistics_and_each_journals_bounds)
 {
     const char *store = tu_store();
     journal_store *s;
@@ -935,7 +915,7 @@ Test(dump, stat_prints_the_store_statistics_and_each_journals_bounds)
                        "%s", out);
 }
 
-Test(dump, check_passes_a_sound_store)
+Test(tools, check_passes_a_sound_store)
 {
     const char *store = tu_store();
     char *out, *err;
@@ -966,7 +946,7 @@ static void damage(const char *store, const char *name, enum damage what, uint64
     cr_assert_eq(mdb_get(txn, catalog, &k, &v), 0);
     cr_assert_eq(v.mv_size, 24);
     memcpy(key, v.mv_data, 8); /* the journal's id */
-    put_be64(key + 8, pos);
+    tu_put_be64(key + 8, pos);
     k.mv_size = sizeof key;
     k.mv_data = key;
     if (what == DELETE_RECORD) {
@@ -1003,7 +983,7 @@ static void assert_check_finds_damage(const char *store)
                      fmt("journal-dump: %s: %u problem%s found", store, problems - 1, problems - 1 == 1 ? "" : "s"));
 }
 
-Test(dump, check_reports_a_record_missing_in_the_middle)
+Test(tools, check_reports_a_record_missing_in_the_middle)
 {
     const char *store = tu_store();
     tu_require_lmdb();
@@ -1013,7 +993,7 @@ Test(dump, check_reports_a_record_missing_in_the_middle)
     assert_check_finds_damage(store);
 }
 
-Test(dump, check_reports_a_record_outside_the_bounds)
+Test(tools, check_reports_a_record_outside_the_bounds)
 {
     const char *store = tu_store();
     tu_require_lmdb();
@@ -1039,7 +1019,7 @@ static char *slurp_file(const char *path, size_t *len)
     return buf;
 }
 
-Test(dump, never_changes_the_store)
+Test(tools, never_changes_the_store)
 {
     const char *store = tu_store();
     const char *data = fmt("%s/data.mdb", store);
@@ -1067,7 +1047,7 @@ Test(dump, never_changes_the_store)
 /* ------------------------------------------------------------------------ */
 /* Errors, usage, help                                                      */
 
-Test(dump, missing_store_is_a_one_line_error_and_is_not_created)
+Test(tools, missing_store_is_a_one_line_error_and_is_not_created)
 {
     const char *store = tu_path("nowhere");
     char *out, *err;
@@ -1080,7 +1060,7 @@ Test(dump, missing_store_is_a_one_line_error_and_is_not_created)
     cr_assert_str_eq(err, fmt("journal-dump: %s: %s\n", store, journal_strerror(-ENOENT)));
 }
 
-Test(dump, a_file_that_is_not_a_store_is_a_one_line_error)
+Test(tools, a_file_that_is_not_a_store_is_a_one_line_error)
 {
     const char *file = tu_path("plain"), *dir = tu_path("junk");
     char *out, *err;
@@ -1106,7 +1086,7 @@ Test(dump, a_file_that_is_not_a_store_is_a_one_line_error)
     cr_assert_str_eq(err, fmt("journal-dump: %s: %s\n", dir, journal_strerror(JOURNAL_ECORRUPT)));
 }
 
-Test(dump, unknown_journal_and_positions_past_the_end_are_one_line_errors)
+Test(tools, unknown_journal_and_positions_past_the_end_are_one_line_errors)
 {
     const char *store = tu_store();
     char *out, *err;
@@ -1123,7 +1103,7 @@ Test(dump, unknown_journal_and_positions_past_the_end_are_one_line_errors)
     assert_one_line(err, "journal-dump", store);
 }
 
-Test(dump, bad_usage_is_a_one_line_error_with_status_2)
+Test(tools, bad_usage_is_a_one_line_error_with_status_2)
 {
     const char *store = tu_store();
     static const char *const bad[] = {
@@ -1164,7 +1144,7 @@ Test(dump, bad_usage_is_a_one_line_error_with_status_2)
     }
 }
 
-Test(dump, empty_store_or_journal_names_and_overlong_names_are_bad_usage)
+Test(tools, empty_store_or_journal_names_and_overlong_names_are_bad_usage)
 {
     const char *store = tu_store();
     char *out, *err, *longname = fmt("%0256d", 0);
@@ -1182,7 +1162,7 @@ Test(dump, empty_store_or_journal_names_and_overlong_names_are_bad_usage)
     assert_usage_line(err, "journal-dump");
 }
 
-Test(dump, ends_quietly_when_the_reader_goes_away)
+Test(tools, ends_quietly_when_the_reader_goes_away)
 {
     const char *store = tu_store();
     journal_store *s = tu_open_store(store, JOURNAL_NOSYNC);
@@ -1206,7 +1186,7 @@ Test(dump, ends_quietly_when_the_reader_goes_away)
     cr_assert_str_eq(err, "");
 }
 
-Test(dump, help_goes_to_stdout_and_version_names_both_versions)
+Test(tools, dump_help_goes_to_stdout_and_version_names_both_versions)
 {
     char *out, *err;
     cr_assert_eq(run(&out, &err, "%s --help", dump_bin()), 0);
@@ -1252,7 +1232,7 @@ static void assert_man_page_agrees_with_help(const char *prog)
     }
 }
 
-Test(dump, man_page_documents_every_option_of_help)
+Test(tools, dump_man_page_documents_every_option_of_help)
 {
     assert_man_page_agrees_with_help("journal-dump");
 }
@@ -1330,7 +1310,7 @@ static journal_pos assert_consistent_copy(const char *dest)
     return ends[0];
 }
 
-Test(copy, backs_up_a_store_consistently_while_a_writer_appends)
+Test(tools, backs_up_a_store_consistently_while_a_writer_appends)
 {
     const char *store = tu_store(), *dest = tu_path("backup"), *compact = tu_path("compact");
     int started[2], stop[2], status;
@@ -1380,7 +1360,7 @@ Test(copy, backs_up_a_store_consistently_while_a_writer_appends)
     journal_store_close(s);
 }
 
-Test(copy, errors_are_one_line_with_the_documented_status)
+Test(tools, errors_are_one_line_with_the_documented_status)
 {
     const char *store = tu_store(), *dest = tu_path("backup"), *missing = tu_path("nowhere");
     char *out, *err;
@@ -1419,7 +1399,7 @@ static char *dir_listing(const char *dir)
     return out;
 }
 
-Test(copy, empty_arguments_are_bad_usage)
+Test(tools, empty_arguments_are_bad_usage)
 {
     const char *store = tu_store();
     char *out, *err;
@@ -1433,7 +1413,7 @@ Test(copy, empty_arguments_are_bad_usage)
     cr_assert_eq(stat(tu_path("backup"), &st), -1, "a copy was made");
 }
 
-Test(copy, refuses_a_destination_inside_the_store_and_writes_nothing)
+Test(tools, refuses_a_destination_inside_the_store_and_writes_nothing)
 {
     const char *store = tu_store(), *link = tu_path("link");
     char *before, *after, *out, *err;
@@ -1463,7 +1443,7 @@ Test(copy, refuses_a_destination_inside_the_store_and_writes_nothing)
     cr_assert_eq(run(&out, &err, "%s %s %s", copy_bin(), q(store), q(fmt("%s-sibling", store))), 0, "stderr: %s", err);
 }
 
-Test(copy, help_goes_to_stdout_and_version_names_both_versions)
+Test(tools, copy_help_goes_to_stdout_and_version_names_both_versions)
 {
     char *out, *err;
     cr_assert_eq(run(&out, &err, "%s --help", copy_bin()), 0);
@@ -1473,7 +1453,7 @@ Test(copy, help_goes_to_stdout_and_version_names_both_versions)
     cr_assert_str_eq(out, fmt("journal-copy %s (libjournal %s)\n", JOURNAL_VERSION_STRING, journal_version()));
 }
 
-Test(copy, man_page_documents_every_option_of_help)
+Test(tools, copy_man_page_documents_every_option_of_help)
 {
     assert_man_page_agrees_with_help("journal-copy");
 }

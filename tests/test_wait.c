@@ -20,7 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-TestSuite(waiters, .init = tu_setup, .fini = tu_teardown, .timeout = 120);
+TestSuite(wait, .init = tu_setup, .fini = tu_teardown, .timeout = 120);
 
 /* Longest any waiter waits: far beyond the test's own pace, so that a
  * waiter that returns at all before the append shows a defect. */
@@ -143,7 +143,7 @@ static void child_crowd(void *arg)
         tu_child_fail("store close: %s", journal_strerror(rc));
 }
 
-Test(waiters, one_append_wakes_a_thousand_threads_and_four_processes_of_two_hundred)
+Test(wait, one_append_wakes_a_thousand_threads_and_four_processes_of_two_hundred)
 {
     const char *path = tu_store();
     struct crowd c = {0};
@@ -218,7 +218,7 @@ static void *short_main(void *arg)
  * sleeps for all of them among them: the long waiters that stay must still
  * wake on the append that comes after they all left.
  */
-Test(waiters, waiters_that_time_out_leave_the_others_waiting_and_woken)
+Test(wait, waiters_that_time_out_leave_the_others_waiting_and_woken)
 {
     journal_store *s = tu_open_store(tu_store(), 0);
     journal *j = tu_open_journal(s, "j");
@@ -249,7 +249,7 @@ Test(waiters, waiters_that_time_out_leave_the_others_waiting_and_woken)
 
 /* Waiters on several journals of one store: an append to one wakes its
  * waiters only, the others go on waiting until theirs comes. */
-Test(waiters, an_append_wakes_the_waiters_of_its_journal_only)
+Test(wait, an_append_wakes_the_waiters_of_its_journal_only)
 {
     journal_store *s = tu_open_store(tu_store(), 0);
     journal *ja = tu_open_journal(s, "a"), *jb = tu_open_journal(s, "b");

@@ -181,6 +181,27 @@ int tu_run(const char *cmd, char **out, char **err)
     return WEXITSTATUS(status);
 }
 
+int tu_vrunf(char **out, char **err, const char *fmt, va_list ap)
+{
+    char *cmd;
+    int rc;
+    cr_assert(vasprintf(&cmd, fmt, ap) > 0);
+    rc = tu_run(cmd, out, err);
+    cr_assert_neq(rc, -1, "could not run %s", cmd);
+    free(cmd);
+    return rc;
+}
+
+int tu_runf(char **out, char **err, const char *fmt, ...)
+{
+    va_list ap;
+    int rc;
+    va_start(ap, fmt);
+    rc = tu_vrunf(out, err, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
 uint64_t tu_seed(const char *env)
 {
     const char *v = getenv(env);
@@ -208,6 +229,41 @@ uint64_t tu_rand(uint64_t *s)
     return x * 0x2545F4914F6CDD1DULL;
 }
 
+unsigned tu_scaled(unsigned n)
+{
+    return getenv("JOURNAL_TEST_VALGRIND") ? n / 10 : n;
+}
+
+void tu_put_be32(unsigned char *p, uint32_t v)
+{
+    for (int i = 3; i >= 0; i--, v >>= 8)
+        p[i] = (unsigned char)v;
+}
+
+uint32_t tu_get_be32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+void tu_put_be64(unsigned char *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--, v >>= 8)
+        p[i] = (unsigned char)v;
+}
+
+uint64_t tu_get_be64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+int tu_cmp_strp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
 journal_store *tu_open_store(const char *path, unsigned flags)
 {
     journal_options o = {0};
@@ -225,6 +281,79 @@ journal *tu_open_journal(journal_store *s, const char *name)
     int rc = journal_open(s, name, &j);
     cr_assert_eq(rc, 0, "journal_open(%s): %s", name, journal_strerror(rc));
     return j;
+}
+
+journal *tu_journal_with(journal_store *s, const char *name, journal_pos n)
+{
+    journal *j = tu_open_journal(s, name);
+    for (journal_pos i = 0; i < n; i++) {
+        char rec[32];
+        snprintf(rec, sizeof rec, "r%llu", (unsigned long long)i);
+        tu_append_str(j, i, rec);
+    }
+    return j;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Self-checking records                                                    */
+
+uint64_t tu_fnv1a(const unsigned char *p, size_t len)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ p[i]) * 0x100000001b3ull;
+    return h;
+}
+
+/* The generator of writer's record seq: its first draw is the body's
+ * length, the next ones its bytes. */
+static uint64_t rec_state(uint64_t seed, uint32_t writer, uint32_t seq)
+{
+    return (seed ^ (((uint64_t)writer << 32 | seq) * 0x9e3779b97f4a7c15ull)) | 1;
+}
+
+size_t tu_rec_make(uint64_t seed, uint32_t writer, uint32_t seq, size_t body_max, unsigned char *buf)
+{
+    uint64_t st = rec_state(seed, writer, seq);
+    size_t len = TU_REC_HEAD + tu_rand(&st) % (body_max + 1) + TU_REC_SUM;
+    tu_put_be32(buf, writer);
+    tu_put_be32(buf + 4, seq);
+    tu_put_be32(buf + 8, (uint32_t)len);
+    for (size_t i = TU_REC_HEAD; i < len - TU_REC_SUM; i++)
+        buf[i] = (unsigned char)(tu_rand(&st) >> 56);
+    tu_put_be64(buf + len - TU_REC_SUM, tu_fnv1a(buf, len - TU_REC_SUM));
+    return len;
+}
+
+const char *tu_rec_check(uint64_t seed, size_t body_max, uint32_t writers, const void *rec, size_t len,
+                         uint32_t *writer, uint32_t *seq)
+{
+    const unsigned char *p = rec;
+    uint32_t w, q;
+    uint64_t st;
+    if (len < TU_REC_HEAD + TU_REC_SUM || len > TU_REC_MAX(body_max) || tu_get_be32(p + 8) != len ||
+        tu_rec_sum(p, len) != tu_fnv1a(p, len - TU_REC_SUM))
+        return "fails its checksum";
+    w = tu_get_be32(p);
+    q = tu_get_be32(p + 4);
+    if (w >= writers)
+        return "is not one a writer wrote";
+    /* The bytes tu_rec_make() would write, drawn one at a time: the header
+     * and the checksum follow from them. */
+    st = rec_state(seed, w, q);
+    if (TU_REC_HEAD + tu_rand(&st) % (body_max + 1) + TU_REC_SUM != len)
+        return "is not one a writer wrote";
+    for (size_t i = TU_REC_HEAD; i < len - TU_REC_SUM; i++)
+        if (p[i] != (unsigned char)(tu_rand(&st) >> 56))
+            return "is not one a writer wrote";
+    *writer = w;
+    *seq = q;
+    return NULL;
+}
+
+uint64_t tu_rec_sum(const void *rec, size_t len)
+{
+    return tu_get_be64((const unsigned char *)rec + len - TU_REC_SUM);
 }
 
 /* ------------------------------------------------------------------------ */
