@@ -127,6 +127,19 @@ static void check_problem(void *arg, const char *name, const char *problem)
     cr_log_error("%s: %s", name ? name : "(store)", problem);
 }
 
+/* The kept store root/store is consistent and holds that many journals and
+ * records. */
+static void expect_kept(const char *root, const char *store, uint64_t journals, uint64_t records)
+{
+    journal_store *s = open_kept(root, store);
+    journal_stat st;
+    cr_assert_eq(journal_store_check(s, check_problem, NULL), 0, "%s is not consistent", store);
+    cr_assert_eq(journal_store_stat(s, &st), 0);
+    cr_assert_eq(st.journals, journals, "%s: %llu journals", store, (unsigned long long)st.journals);
+    cr_assert_eq(st.records, records, "%s: %llu records", store, (unsigned long long)st.records);
+    cr_assert_eq(journal_store_close(s), 0);
+}
+
 Test(bench, runs_every_scenario_and_reports_all_three_in_table_and_csv)
 {
     const char *csv = tu_path("bench.csv"), *png = tu_path("bench.png");
@@ -184,7 +197,6 @@ Test(bench, raw_lmdb_floor_writes_the_library_layout)
     char *cmd, *out = NULL, *err = NULL;
     char *root;
     journal_store *raw, *lib;
-    journal_stat st;
     journal *rj, *lj;
     journal_pos begin, end;
     void *a, *b;
@@ -224,21 +236,11 @@ Test(bench, raw_lmdb_floor_writes_the_library_layout)
     cr_assert_eq(journal_store_close(lib), 0);
 
     /* The append store: the one round's 4 appends, one transaction each. */
-    raw = open_kept(root, "append-lmdb");
-    cr_assert_eq(journal_store_check(raw, check_problem, NULL), 0);
-    cr_assert_eq(journal_store_stat(raw, &st), 0);
-    cr_assert_eq(st.journals, 1);
-    cr_assert_eq(st.records, 4);
-    cr_assert_eq(journal_store_close(raw), 0);
+    expect_kept(root, "append-lmdb", 1, 4);
 
     /* The store of many journals: 19 empty ones and j0 with 100 records,
      * plus the round's 4 appends; ids given as the library gives them. */
-    raw = open_kept(root, "journals-20-lmdb");
-    cr_assert_eq(journal_store_check(raw, check_problem, NULL), 0);
-    cr_assert_eq(journal_store_stat(raw, &st), 0);
-    cr_assert_eq(st.journals, 20);
-    cr_assert_eq(st.records, 104);
-    cr_assert_eq(journal_store_close(raw), 0);
+    expect_kept(root, "journals-20-lmdb", 20, 104);
     free(root);
     free(out);
     free(err);
@@ -442,8 +444,6 @@ Test(bench, runs_every_read_on_every_layout_and_names_the_worst)
     static const char *const reads[] = {"bounds", "range", "snapshot-range", "get", "snapshot-get"};
     static const char *const layouts[] = {"b200-fresh", "s200", "b2000", "s2000", "issue15", "j20"};
     char *cmd, *out = NULL, *err = NULL, *root, name[64];
-    journal_store *s;
-    journal_stat st;
     int rc;
 
     cr_assert(asprintf(&cmd, "--quick --rounds=1 --scenario=layouts --dir '%s' --keep", store_dir) > 0);
@@ -467,12 +467,7 @@ Test(bench, runs_every_read_on_every_layout_and_names_the_worst)
     }
 
     root = kept_root();
-    s = open_kept(root, "single-large-journal");
-    cr_assert_eq(journal_store_check(s, check_problem, NULL), 0, "the single-record store is not consistent");
-    cr_assert_eq(journal_store_stat(s, &st), 0);
-    cr_assert_eq(st.journals, 1);
-    cr_assert_eq(st.records, 2000);
-    cr_assert_eq(journal_store_close(s), 0);
+    expect_kept(root, "single-large-journal", 1, 2000);
     free(root);
     free(out);
     free(err);

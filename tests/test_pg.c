@@ -946,11 +946,12 @@ static void *release_later(void *arg)
     return NULL;
 }
 
-/* While another session holds the journal's row locked (a long batch
- * append would), a wait with a timeout still returns at its deadline. The
- * bound of 2 s for 200 ms is correctness (the lock is held 5 s), not
+/* With another session holding the lock that lock_fmt takes (formatted
+ * with the store's schema) for 5 s, a wait with a 200 ms timeout returns
+ * -ETIMEDOUT at its deadline, and the connection serves the next calls.
+ * The bound of 2 s for 200 ms is correctness (the lock is held 5 s), not
  * speed. */
-Test(pg, a_wait_returns_at_its_timeout_while_the_row_is_locked, .timeout = 60)
+static void wait_times_out_while_locked(const char *lock_fmt)
 {
     const char *url;
     journal_store *s;
@@ -966,45 +967,7 @@ Test(pg, a_wait_returns_at_its_timeout_while_the_row_is_locked, .timeout = 60)
     j = tu_open_journal(s, "j");
     tu_append_str(j, 0, "r0");
     l = (struct locker){.pg = admin(), .hold_ms = 5000};
-    snprintf(sql, sizeof sql, "BEGIN; SELECT 1 FROM \"%s\".journals WHERE name = 'j'::bytea FOR UPDATE",
-             schema_of(url));
-    admin_exec(l.pg, sql);
-    cr_assert_eq(pthread_create(&t, NULL, release_later, &l), 0);
-    t0 = now_ms();
-    rc = journal_wait(j, 5, 200);
-    took = now_ms() - t0;
-    pthread_join(t, NULL);
-    cr_assert_eq(rc, -ETIMEDOUT, "wait: %s", journal_strerror(rc));
-    cr_assert_lt(took, 2000, "a 200 ms wait took %lld ms", (long long)took);
-    /* The connection it used is fine afterwards. */
-    cr_assert_eq(journal_wait(j, 0, 1000), 0);
-    tu_append_str(j, 1, "r1");
-    PQfinish(l.pg);
-    journal_close(j);
-    cr_assert_eq(journal_store_close(s), 0);
-}
-
-/* Every statement of a wait is bounded by its deadline, also one that
- * waits for a lock (here the whole journals table, locked by another
- * session): it is cancelled, the wait returns -ETIMEDOUT, and the
- * connection serves the next call. */
-Test(pg, a_wait_returns_at_its_timeout_while_the_table_is_locked, .timeout = 60)
-{
-    const char *url;
-    journal_store *s;
-    journal *j;
-    struct locker l;
-    pthread_t t;
-    char sql[256];
-    int64_t t0, took;
-    int rc;
-    require_pg();
-    url = tu_store();
-    s = tu_open_store(url, 0);
-    j = tu_open_journal(s, "j");
-    tu_append_str(j, 0, "r0");
-    l = (struct locker){.pg = admin(), .hold_ms = 5000};
-    snprintf(sql, sizeof sql, "BEGIN; LOCK TABLE \"%s\".journals IN ACCESS EXCLUSIVE MODE", schema_of(url));
+    snprintf(sql, sizeof sql, lock_fmt, schema_of(url));
     admin_exec(l.pg, sql);
     cr_assert_eq(pthread_create(&t, NULL, release_later, &l), 0);
     t0 = now_ms();
@@ -1019,6 +982,22 @@ Test(pg, a_wait_returns_at_its_timeout_while_the_table_is_locked, .timeout = 60)
     PQfinish(l.pg);
     journal_close(j);
     cr_assert_eq(journal_store_close(s), 0);
+}
+
+/* While another session holds the journal's row locked (a long batch
+ * append would), a wait with a timeout still returns at its deadline. */
+Test(pg, a_wait_returns_at_its_timeout_while_the_row_is_locked, .timeout = 60)
+{
+    wait_times_out_while_locked("BEGIN; SELECT 1 FROM \"%s\".journals WHERE name = 'j'::bytea FOR UPDATE");
+}
+
+/* Every statement of a wait is bounded by its deadline, also one that
+ * waits for a lock (here the whole journals table, locked by another
+ * session): it is cancelled, the wait returns -ETIMEDOUT, and the
+ * connection serves the next call. */
+Test(pg, a_wait_returns_at_its_timeout_while_the_table_is_locked, .timeout = 60)
+{
+    wait_times_out_while_locked("BEGIN; LOCK TABLE \"%s\".journals IN ACCESS EXCLUSIVE MODE");
 }
 
 /* ------------------------------------------------------------------ */

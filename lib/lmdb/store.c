@@ -71,6 +71,24 @@ static uint64_t round_up(uint64_t v, uint64_t to)
 {
     return (v + to - 1) / to * to;
 }
+/* The store's own locks: the map gate, the snapshot pool, group commit. */
+static void locks_init(struct lmdb_store *ls)
+{
+    pthread_mutex_init(&ls->gate_mu, NULL);
+    pthread_cond_init(&ls->gate_cv, NULL);
+    pthread_mutex_init(&ls->pool_mu, NULL);
+    pthread_mutex_init(&ls->gc_mu, NULL);
+    pthread_cond_init(&ls->gc_cv, NULL);
+}
+
+static void locks_destroy(struct lmdb_store *ls)
+{
+    pthread_cond_destroy(&ls->gc_cv);
+    pthread_mutex_destroy(&ls->gc_mu);
+    pthread_mutex_destroy(&ls->pool_mu);
+    pthread_cond_destroy(&ls->gate_cv);
+    pthread_mutex_destroy(&ls->gate_mu);
+}
 
 static int lmdb_open(const char *path, const journal_options *opts, journal_store **out)
 {
@@ -94,11 +112,7 @@ static int lmdb_open(const char *path, const journal_options *opts, journal_stor
         rc = -ENOMEM;
         goto out_fini;
     }
-    pthread_mutex_init(&ls->gate_mu, NULL);
-    pthread_cond_init(&ls->gate_cv, NULL);
-    pthread_mutex_init(&ls->pool_mu, NULL);
-    pthread_mutex_init(&ls->gc_mu, NULL);
-    pthread_cond_init(&ls->gc_cv, NULL);
+    locks_init(ls);
     ls->gc_tail = &ls->gc_head;
     journal__lmdb_waiters_init(ls);
 
@@ -140,11 +154,7 @@ out_env:
     mdb_env_close(ls->env);
 out_mutex:
     journal__lmdb_waiters_fini(ls, 0);
-    pthread_cond_destroy(&ls->gc_cv);
-    pthread_mutex_destroy(&ls->gc_mu);
-    pthread_mutex_destroy(&ls->pool_mu);
-    pthread_cond_destroy(&ls->gate_cv);
-    pthread_mutex_destroy(&ls->gate_mu);
+    locks_destroy(ls);
     free(ls->datafile);
 out_fini:
     journal__store_fini(&ls->base);
@@ -172,11 +182,7 @@ static void lmdb_store_close(journal_store *s)
             mdb_txn_abort(ls->pool[i]);
         journal__lmdb_steady_close(ls, 0, 0);
         mdb_env_close(ls->env);
-        pthread_cond_destroy(&ls->gc_cv);
-        pthread_mutex_destroy(&ls->gc_mu);
-        pthread_mutex_destroy(&ls->pool_mu);
-        pthread_cond_destroy(&ls->gate_cv);
-        pthread_mutex_destroy(&ls->gate_mu);
+        locks_destroy(ls);
     }
     free(ls->datafile);
     journal__store_fini(s);
